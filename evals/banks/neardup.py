@@ -1,0 +1,88 @@
+"""Near-duplicate detection for item banks.
+
+A bank padded with one template permuted many times measures the template, not the model; this
+check keeps every bank honest. Two texts are near-duplicates when their normalised forms have a
+difflib similarity ratio above the threshold (default 0.9).
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+import unicodedata
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable, Sequence
+
+_DROP = {"P", "Z", "S", "C"}  # punctuation, separators, symbols, control characters
+
+
+def normalise(text: str) -> str:
+    """NFKC, lower case, and no punctuation or white space: what is left is the wording."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] not in _DROP)
+
+
+def _bigrams(text: str) -> set[str]:
+    return {text[i : i + 2] for i in range(len(text) - 1)} or {text}
+
+
+def similarity(a: str, b: str) -> float:
+    """Similarity of two texts after normalisation, in [0, 1]."""
+    return difflib.SequenceMatcher(None, normalise(a), normalise(b), autojunk=False).ratio()
+
+
+def near_duplicates(
+    texts: Sequence[str], threshold: float = 0.9
+) -> list[tuple[int, int, float]]:
+    """Pairs (i, j, ratio) with ratio > threshold.
+
+    Candidate pairs come from an inverted index of character bigrams (a pair above 0.9 must share
+    most bigrams), so a bank of thousands of items is checked in seconds, not minutes.
+    """
+    norm = [normalise(t) for t in texts]
+    grams = [_bigrams(t) for t in norm]
+    postings: dict[str, list[int]] = defaultdict(list)
+    found: list[tuple[int, int, float]] = []
+    for j, gj in enumerate(grams):
+        shared: dict[int, int] = defaultdict(int)
+        for g in gj:
+            for i in postings[g]:
+                shared[i] += 1
+        for i, s in shared.items():
+            dice = 2 * s / (len(grams[i]) + len(gj))
+            if dice < 0.6:
+                continue
+            ratio = difflib.SequenceMatcher(None, norm[i], norm[j], autojunk=False).ratio()
+            if ratio > threshold:
+                found.append((i, j, ratio))
+        for g in gj:
+            postings[g].append(j)
+    return found
+
+
+def item_text(item: dict) -> str:
+    """The text an item shows the model: its input (or messages) and its choices."""
+    if "input" in item:
+        text = str(item["input"])
+    else:
+        text = "\n".join(str(m.get("content", "")) for m in item.get("messages", []))
+    if item.get("choices"):
+        text += "\n" + "\n".join(map(str, item["choices"]))
+    return text
+
+
+def check_files(paths: Iterable[str | Path], threshold: float = 0.9) -> list[str]:
+    """Human-readable lines, one per near-duplicate pair, within each file."""
+    lines: list[str] = []
+    for path in paths:
+        items = [json.loads(l) for l in Path(path).read_text(encoding="utf-8").splitlines() if l.strip()]
+        for i, j, r in near_duplicates([item_text(it) for it in items], threshold):
+            lines.append(f"{path}: {items[i].get('id')} ~ {items[j].get('id')} ({r:.2f})")
+    return lines
+
+
+if __name__ == "__main__":  # python -m evals.banks.neardup FILE...
+    problems = check_files(sys.argv[1:])
+    print("\n".join(problems) if problems else "no near-duplicates")
+    sys.exit(1 if problems else 0)
