@@ -1,0 +1,1 @@
+"""Renderers: every format is made from report.json."""

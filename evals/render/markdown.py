@@ -1,0 +1,85 @@
+"""report.md and the terminal summary table."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(v: Any) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def _ci(ci: Any) -> str:
+    return "—" if not ci or ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def summary_rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, t in report["scores"]["tasks"].items():
+        rows.append([name, t["area"], t["metric"], _fmt(t["value"]), _ci(t["ci"]), str(t["n"])])
+    for area, a in report["scores"]["areas"].items():
+        rows.append([f"[{area}]", area, "area score", _fmt(a["value"]), _ci(a["ci"]), ""])
+    o = report["scores"]["overall"]
+    rows.append(["OVERALL", "", "", _fmt(o["value"]), _ci(o["ci"]), str(o.get("n", ""))])
+    return rows
+
+
+HEADER = ["task", "area", "metric", "value", "95% CI", "n"]
+
+
+def summary_table(report: dict[str, Any]) -> str:
+    """A plain-text table for the terminal (no colour codes: it goes into CI logs too)."""
+    rows = [HEADER] + summary_rows(report)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    line = "  ".join("-" * w for w in widths)
+    out = [f"{report['model']['name']} on {report['suite']['name']} {report['suite']['version']} "
+           f"({report['suite']['hash'][:19]}…)", line]
+    for i, r in enumerate(rows):
+        if r[0] == "OVERALL":
+            out.append(line)
+        out.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if i == 0:
+            out.append(line)
+    c = report["counters"]
+    out.append(f"items {c['items']} (resumed {c['items_resumed']}), requests {c['requests']} "
+               f"(cache {c['requests_from_cache']}, model {c['requests_to_model']}), errors {c['errors']}; "
+               f"{report['run']['seconds']:.1f} s → {report['run']['dir']}")
+    return "\n".join(out)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    m, s, run = report["model"], report["suite"], report["run"]
+    env = report["environment"]
+    lines = [
+        f"# {m['name']} — {s['name']} {s['version']}",
+        "",
+        f"- run: `{run['id']}` ({run['seconds']:.1f} s){' — limit ' + str(run['limit']) + ' per task' if run.get('limit') else ''}",
+        f"- model: `{m['name']}` via `{m['adapter']}`, fingerprint `{m['fingerprint']}`",
+        f"- settings: " + ", ".join(f"{k}={v}" for k, v in m["settings"].items() if v is not None),
+        f"- suite hash: `{s['hash']}`" + (f"; standard {s['standard']}" if s.get("standard") else ""),
+        f"- environment: evals {env['evals']}, python {env['python']}, torch {env.get('torch')}, "
+        f"transformers {env.get('transformers')}, {env['hardware'].get('cpu') or env['hardware'].get('machine')}"
+        + (f", {env['hardware']['gpu']}" if env["hardware"].get("gpu") else ""),
+        "",
+        "## Scores",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in summary_rows(report)]
+    for name, t in report["scores"]["tasks"].items():
+        if not t.get("by") and len(t["metrics"]) < 2:
+            continue
+        lines += ["", f"### {name}", ""]
+        lines += [f"- {k}: {_fmt(v['value'])} {_ci(v['ci'])} (n={v['n']}, {v['method']})" for k, v in t["metrics"].items()]
+        for key, vals in (t.get("by") or {}).items():
+            lines += ["", f"| {key} | {t['metric']} | 95% CI | n |", "|---|---|---|---|"]
+            lines += [f"| {v} | {_fmt(e['value'])} | {_ci(e['ci'])} | {e['n']} |" for v, e in vals.items()]
+    if report.get("thresholds"):
+        lines += ["", "## Thresholds", "", "| name | min | value | verdict |", "|---|---|---|---|"]
+        lines += [f"| {t['name']} | {t['min']} | {_fmt(t['value'])} | {t['verdict']} |" for t in report["thresholds"]]
+    c, e = report["counters"], report["efficiency"]
+    lines += ["", "## Run", "",
+              f"- items {c['items']} (resumed from records {c['items_resumed']}), unique requests {c['requests']} "
+              f"(from cache {c['requests_from_cache']}, sent to the model {c['requests_to_model']}), errors {c['errors']}",
+              "- efficiency: " + ", ".join(f"{k}={v}" for k, v in e.items() if v is not None), ""]
+    return "\n".join(lines)

@@ -1,0 +1,122 @@
+"""report.json: the one canonical artifact. Metrics with CIs, task → area → overall, identities."""
+from __future__ import annotations
+
+from typing import Any
+
+from evals.stats import combine, summarize
+
+SCHEMA = "evals.report/1"
+
+
+def _metric_names(task: Any) -> list[str]:
+    names: list[str] = []
+    for scorer in task.scorers:
+        for m in scorer.metrics:
+            if m not in names:
+                names.append(m)
+    return names
+
+
+def _binary(task: Any, metric: str) -> bool:
+    return any(metric in s.metrics and getattr(s, "binary", False) for s in task.scorers)
+
+
+def task_scores(task: Any, recs: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    names = _metric_names(task)
+    wanted = task.spec.metrics or names
+    primary = task.spec.primary_metric or wanted[0]
+    ok = [r for r in recs if not r.get("error")]
+    groups = [r.get("meta", {}).get("group") for r in ok]
+    metrics = {}
+    for m in wanted:
+        vals = [float(r["scores"][m]) for r in ok if m in r.get("scores", {})]
+        metrics[m] = summarize(vals, _binary(task, m), groups[: len(vals)] if len(vals) == len(ok) else None, seed)
+    out: dict[str, Any] = {"area": task.spec.area, "weight": task.weight, "metric": primary,
+                           **{k: metrics[primary][k] for k in ("value", "ci", "n", "method")},
+                           "metrics": metrics, "higher_is_better": task.spec.higher_is_better,
+                           "items_total": task.items_total, "items_run": len(task.items),
+                           "fewshot": len(task.fewshot), "errors": len(recs) - len(ok), "kind": task.spec.kind,
+                           "version": task.spec.version}
+    by: dict[str, dict[str, Any]] = {}
+    for key in task.spec.breakdowns:
+        values = sorted({str(r.get("meta", {}).get(key)) for r in ok if key in r.get("meta", {})})
+        if len(values) < 1:
+            continue
+        by[key] = {}
+        for v in values:
+            sub = [r for r in ok if str(r.get("meta", {}).get(key)) == v and primary in r.get("scores", {})]
+            by[key][v] = summarize([float(r["scores"][primary]) for r in sub], _binary(task, primary),
+                                   [r.get("meta", {}).get("group") for r in sub], seed)
+    if by:
+        out["by"] = by
+    return out
+
+
+def _goodness(entry: dict[str, Any]) -> tuple[float | None, list[float]]:
+    """A task's contribution to its area: its value, or 1 - value when lower is better."""
+    v, ci = entry["value"], entry["ci"]
+    if v is None or entry.get("higher_is_better", True):
+        return v, ci
+    return 1 - v, [1 - ci[1], 1 - ci[0]]
+
+
+def aggregate(tasks: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Areas are suite-weighted means of their tasks; overall is the plain mean of the areas run."""
+    areas: dict[str, dict[str, Any]] = {}
+    for area in sorted({t["area"] for t in tasks.values()}):
+        parts = [(*_goodness(t), t["weight"]) for t in tasks.values() if t["area"] == area]
+        areas[area] = combine(parts) | {"tasks": [n for n, t in tasks.items() if t["area"] == area]}
+    overall = combine([(a["value"], a["ci"], 1.0) for a in areas.values()])
+    overall["n"] = sum(t["n"] for t in tasks.values())
+    return overall, areas
+
+
+def check_thresholds(thresholds: dict[str, Any], overall: dict, areas: dict, tasks: dict) -> list[dict[str, Any]]:
+    out = []
+    for key, minimum in (thresholds or {}).items():
+        if key == "overall":
+            entry = overall
+        elif key in areas:
+            entry = areas[key]
+        elif key in tasks:
+            entry = tasks[key]
+        else:
+            continue
+        value = entry.get("value")
+        out.append({"name": key, "min": minimum, "value": value, "ci": entry.get("ci"),
+                    "verdict": "pass" if value is not None and value >= float(minimum) else "fail"})
+    return out
+
+
+def build_report(*, run: dict, model: dict, suite: Any, suite_hash: str, planned: list, records: Any, seed: int,
+                 environment: dict, efficiency: dict, counters: dict) -> dict[str, Any]:
+    tasks: dict[str, dict[str, Any]] = {}
+    decoding: dict[str, Any] = {"seed": seed}
+    for task in planned:
+        ids = {it.id for it in task.items}
+        recs = [r for r in records.for_task(task.spec.name) if r["item_id"] in ids]
+        tasks[task.spec.name] = task_scores(task, recs, seed)
+        if task.spec.kind == "generate":
+            gen = task.spec.generation
+            decoding[task.spec.name] = {"temperature": float(gen.get("temperature", 0.0)),
+                                        "max_new_tokens": int(gen.get("max_new_tokens", 256)),
+                                        "stop": list(gen.get("stop", [])), **({"top_p": gen["top_p"]} if "top_p" in gen else {})}
+    overall, areas = aggregate(tasks)
+    all_recs = [r for t in planned for r in records.for_task(t.spec.name)]
+    secs = run.get("seconds") or 0
+    eff = dict(efficiency)
+    eff["items_per_s"] = round(counters["items"] / secs, 3) if secs else None
+    eff.setdefault("tokens_out", sum(r.get("tokens_out", 0) for r in all_recs))
+    return {
+        "schema": SCHEMA,
+        "run": run,
+        "model": model,
+        "suite": {"name": suite.name, "version": suite.version, "hash": suite_hash, "standard": suite.standard,
+                  "tasks": {n: {"version": t["version"], "weight": t["weight"]} for n, t in tasks.items()}},
+        "decoding": decoding,
+        "environment": environment,
+        "scores": {"overall": overall, "areas": areas, "tasks": tasks},
+        "thresholds": check_thresholds(suite.thresholds, overall, areas, tasks),
+        "efficiency": eff,
+        "counters": counters,
+    }

@@ -1,0 +1,13 @@
+"""Scorers: turn an item and its responses into per-item metric values and a reason.
+
+Built-in scorers register by name; third-party ones through the `evals.scorers` entry-point group.
+"""
+from __future__ import annotations
+
+from evals.scoring.base import SCORERS, Score, Scorer, make_scorer
+
+# Importing the modules registers the built-in scorers.
+from evals.scoring import choice as _choice  # noqa: F401,E402
+from evals.scoring import match as _match  # noqa: F401,E402
+
+__all__ = ["SCORERS", "Score", "Scorer", "make_scorer"]
