@@ -41,3 +41,10 @@ def cache_dir() -> Path:
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def model_cache_dir() -> Path:
+    """Converted (dequantised) models: large and slow to make, so kept apart from the response cache."""
+    path = Path(os.environ.get("EVALS_MODEL_CACHE_DIR") or cache_dir() / "converted")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -22,7 +22,7 @@ from evals.adapters.base import Adapter
 from evals.adapters.batching import length_sorted_batches
 from evals.errors import RuntimeFailure, UsageError
 from evals.fingerprint import weights_fingerprint
-from evals.paths import cache_dir
+from evals.paths import model_cache_dir
 from evals.requests import Request, Response
 from evals.runners import RunnerProfile, locate_weights
 
@@ -128,7 +128,7 @@ class HFAdapter(Adapter):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         fp = weights_fingerprint(Path(self.folder), self.gguf_file).split(":")[-1]
-        target = cache_dir() / "converted" / fp[:24]
+        target = model_cache_dir() / fp[:24]
         if (target / "config.json").is_file():
             return target
         tok = AutoTokenizer.from_pretrained(self.folder, gguf_file=self.gguf_file)
