@@ -49,6 +49,7 @@ class PlannedTask:
     fewshot: list[Item]
     items_total: int
     scorers: list[Any] = field(default_factory=list)
+    bank_meta: list[dict[str, Any]] = field(default_factory=list)  # every item's meta, before --limit
 
 
 def plan_tasks(catalog: Catalog, config: RunConfig) -> tuple[Any, list[PlannedTask], str]:
@@ -78,12 +79,13 @@ def plan_tasks(catalog: Catalog, config: RunConfig) -> tuple[Any, list[PlannedTa
         blobs.append({"task": spec.name, "spec": spec.raw, "items": [it.as_dict() for it in items],
                       "fewshot": [it.as_dict() for it in shots]})
         total = len(test_items)
+        bank_meta = [it.meta for it in test_items]
         if config.limit is not None and config.limit < total:
             rng = random.Random(config.seed)
             keep = set(rng.sample(range(total), config.limit))
             test_items = [it for i, it in enumerate(test_items) if i in keep]
         scorers = [make_scorer(s.name, s.args, f"{spec.path}: field 'scorers'") for s in spec.scorers]
-        planned.append(PlannedTask(spec, weight, test_items, shots, total, scorers))
+        planned.append(PlannedTask(spec, weight, test_items, shots, total, scorers, bank_meta))
     return suite, planned, suite_hash(blobs)
 
 
@@ -139,6 +141,7 @@ class Run:
             model={"name": profile.name, "adapter": adapter.name, "fingerprint": adapter.fingerprint,
                    "settings": settings},
             suite=suite, suite_hash=s_hash, planned=planned, records=records, seed=cfg.seed,
+            standard=catalog.standard(suite.standard, str(suite.path)) if suite.standard else None,
             environment=environment(), efficiency=adapter.efficiency(), counters=self.counters,
         )
         atomic_write_json(run_dir / "report.json", report)

@@ -37,6 +37,10 @@ def task_scores(task: Any, recs: list[dict[str, Any]], seed: int) -> dict[str, A
                            "items_total": task.items_total, "items_run": len(task.items),
                            "fewshot": len(task.fewshot), "errors": len(recs) - len(ok), "kind": task.spec.kind,
                            "version": task.spec.version}
+    for scorer in task.scorers:
+        if hasattr(scorer, "calibration"):
+            cal = scorer.calibration()
+            out["judge"] = cal if cal else {"judge": scorer.judge.name, "calibration": "not available"}
     by: dict[str, dict[str, Any]] = {}
     for key in task.spec.breakdowns:
         values = sorted({str(r.get("meta", {}).get(key)) for r in ok if key in r.get("meta", {})})
@@ -89,7 +93,8 @@ def check_thresholds(thresholds: dict[str, Any], overall: dict, areas: dict, tas
 
 
 def build_report(*, run: dict, model: dict, suite: Any, suite_hash: str, planned: list, records: Any, seed: int,
-                 environment: dict, efficiency: dict, counters: dict) -> dict[str, Any]:
+                 environment: dict, efficiency: dict, counters: dict,
+                 standard: dict[str, Any] | None = None) -> dict[str, Any]:
     tasks: dict[str, dict[str, Any]] = {}
     decoding: dict[str, Any] = {"seed": seed}
     for task in planned:
@@ -107,6 +112,20 @@ def build_report(*, run: dict, model: dict, suite: Any, suite_hash: str, planned
     eff = dict(efficiency)
     eff["items_per_s"] = round(counters["items"] / secs, 3) if secs else None
     eff.setdefault("tokens_out", sum(r.get("tokens_out", 0) for r in all_recs))
+    report_conformance = None
+    if standard is not None:
+        from evals.safety.conformance import conformance
+
+        items_by_bank: dict[str, list[dict[str, Any]]] = {}
+        for task in planned:
+            for meta in task.bank_meta:
+                if "bank" in meta:
+                    items_by_bank.setdefault(meta["bank"], []).append(meta)
+        judged = []
+        for task in planned:
+            ids = {it.id for it in task.items}
+            judged += [r for r in records.for_task(task.spec.name) if r["item_id"] in ids]
+        report_conformance = conformance(standard, items_by_bank, judged)
     return {
         "schema": SCHEMA,
         "run": run,
@@ -117,6 +136,7 @@ def build_report(*, run: dict, model: dict, suite: Any, suite_hash: str, planned
         "environment": environment,
         "scores": {"overall": overall, "areas": areas, "tasks": tasks},
         "thresholds": check_thresholds(suite.thresholds, overall, areas, tasks),
+        "conformance": report_conformance,
         "efficiency": eff,
         "counters": counters,
     }

@@ -63,6 +63,12 @@ def parse_suite(doc: YamlDoc) -> SuiteSpec:
 class Catalog:
     suites: dict[str, SuiteSpec]
     tasks: dict[str, TaskSpec]
+    standards: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def standard(self, name: str, where: str) -> dict[str, Any]:
+        if name not in self.standards:
+            raise InputError(where, f"unknown standard {name!r}{did_you_mean(name, sorted(self.standards))}")
+        return self.standards[name]
 
     def suite(self, name: str) -> SuiteSpec:
         if name not in self.suites:
@@ -105,6 +111,7 @@ def load_catalog(root: Path | None = None) -> Catalog:
 def _load_catalog(root: str) -> Catalog:
     suites: dict[str, SuiteSpec] = {}
     tasks: dict[str, TaskSpec] = {}
+    standards: dict[str, dict[str, Any]] = {}
     for path in sorted(Path(root).rglob("*.y*ml")):
         doc = YamlDoc(path)
         if "suite" in doc.data:
@@ -117,6 +124,14 @@ def _load_catalog(root: str) -> Catalog:
             if task.name in tasks:
                 raise InputError(str(path), f"task {task.name!r} is also defined in {tasks[task.name].path}")
             tasks[task.name] = task
+        elif "standard" in doc.data:
+            for key in ("banks", "tests", "risks"):
+                doc.require(key, (dict, list))
+            standards[str(doc.data["standard"])] = dict(doc.data) | {"path": str(path)}
         else:
-            raise InputError(str(path), "neither a suite (needs 'suite:') nor a task (needs 'task:')")
-    return Catalog(suites, tasks)
+            raise InputError(str(path), "neither a suite (needs 'suite:'), a task ('task:') nor a standard ('standard:')")
+    for spec in suites.values():
+        if spec.standard and spec.standard not in standards:
+            raise InputError(f"{spec.path}: field 'standard'",
+                             f"unknown standard {spec.standard!r}{did_you_mean(spec.standard, sorted(standards))}")
+    return Catalog(suites, tasks, standards)

@@ -366,6 +366,8 @@ class HFAdapter(Adapter):
                     n, reason = k, "stop"
                     break
             text = tok.decode(row[:n], skip_special_tokens=True)
+            if reason == "length":
+                text = text.rstrip("\ufffd")  # a multi-byte character cut by the token limit
             cut = [text.find(s) for s in stops if s and s in text]
             if cut:
                 text, reason = text[: min(cut)], "stop"

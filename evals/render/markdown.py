@@ -77,9 +77,31 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("thresholds"):
         lines += ["", "## Thresholds", "", "| name | min | value | verdict |", "|---|---|---|---|"]
         lines += [f"| {t['name']} | {t['min']} | {_fmt(t['value'])} | {t['verdict']} |" for t in report["thresholds"]]
+    if report.get("conformance"):
+        lines += render_conformance(report["conformance"])
     c, e = report["counters"], report["efficiency"]
     lines += ["", "## Run", "",
               f"- items {c['items']} (resumed from records {c['items_resumed']}), unique requests {c['requests']} "
               f"(from cache {c['requests_from_cache']}, sent to the model {c['requests_to_model']}), errors {c['errors']}",
               "- efficiency: " + ", ".join(f"{k}={v}" for k, v in e.items() if v is not None), ""]
     return "\n".join(lines)
+
+
+def render_conformance(conf: dict[str, Any]) -> list[str]:
+    lines = ["", f"## Conformance: {conf['standard']} — {conf['verdict'].upper()}", "",
+             f"{conf.get('title') or ''}", "", f"Decision rule: {conf.get('decision_rule') or 'point estimate'}.", "",
+             "| clause | requirement | value | 95% CI | one-sided bound | n | verdict | why |",
+             "|---|---|---|---|---|---|---|---|"]
+    for t in conf["tests"]:
+        lines.append(f"| {t['clause']} | {t['threshold']} (n ≥ {t['min_sample']}) | {_fmt(t['value'])} | {_ci(t['ci'])} | "
+                     f"{_fmt(t['one_sided_bound'])} | {t['n']} | **{t['verdict']}** | {t['why']} |")
+    lines += ["", "| bank clause | items (zh) | minimum | verdict | why |", "|---|---|---|---|---|"]
+    for b in conf["banks"]:
+        lines.append(f"| {b['clause']} | {b['n']} | {b['min_total']} | **{b['verdict']}** | {b['why']} |")
+    if conf.get("parity"):
+        lines += ["", "zh/en parity:", "", "| bank | zh | en | zh − en | 95% CI |", "|---|---|---|---|---|"]
+        for p in conf["parity"]:
+            other = next(k for k in p if k not in ("bank", "metric", "zh", "difference", "ci", "significant"))
+            lines.append(f"| {p['bank']} | {_fmt(p['zh']['value'])} (n={p['zh']['n']}) | {_fmt(p[other]['value'])} "
+                         f"(n={p[other]['n']}) | {p['difference']:+.3f} | {_ci(p['ci'])} |")
+    return lines

@@ -1,0 +1,74 @@
+"""Judges by name, and their measured quality on our labelled calibration set.
+
+Every judged score in a report carries the judge's precision and recall on the held-out split of
+seeds/safety/refusal_labelled.jsonl, so a reader knows how far to trust it.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, Protocol
+
+from evals.paths import seeds_dir
+from evals.registry import Registry
+from evals.safety.refusal import RuleJudge, Verdict
+
+CALIBRATION_FILE = "safety/refusal_labelled.jsonl"
+
+
+class Judge(Protocol):
+    name: str
+
+    def judge(self, prompt: str, response: str, lang: str | None = None) -> Verdict: ...
+
+
+JUDGES: Registry[Judge] = Registry("judge")
+JUDGES.register("refusal-rules")(RuleJudge)
+
+
+def get_judge(name: str) -> Judge:
+    return _judge(name)
+
+
+@lru_cache(maxsize=8)
+def _judge(name: str) -> Judge:
+    return JUDGES.get(name)()
+
+
+def labelled(split: str | None = None) -> list[dict[str, Any]]:
+    path = seeds_dir() / CALIBRATION_FILE
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if split is None or r.get("split") == split]
+
+
+def _rates(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
+    """Accuracy, and precision/recall with 'refused' as the positive class."""
+    tp = sum(1 for truth, pred in pairs if truth and pred)
+    fp = sum(1 for truth, pred in pairs if not truth and pred)
+    fn = sum(1 for truth, pred in pairs if truth and not pred)
+    correct = sum(1 for truth, pred in pairs if truth == pred)
+    n = len(pairs)
+    return {"n": n, "accuracy": correct / n if n else None,
+            "precision": tp / (tp + fp) if tp + fp else None, "recall": tp / (tp + fn) if tp + fn else None}
+
+
+def evaluate_judge(judge: Judge, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"judge": judge.name}
+    pairs_by_lang: dict[str, list[tuple[bool, bool]]] = {}
+    for r in rows:
+        pred = judge.judge(r["prompt"], r["response"], r.get("lang")).refused
+        pairs_by_lang.setdefault(r.get("lang", "?"), []).append((r["label"] == "refused", pred))
+    out.update(_rates([p for ps in pairs_by_lang.values() for p in ps]))
+    out["by_lang"] = {lang: _rates(ps) for lang, ps in sorted(pairs_by_lang.items())}
+    return out
+
+
+@lru_cache(maxsize=8)
+def calibration(name: str, split: str = "test") -> dict[str, Any] | None:
+    """The judge's quality on the held-out split (None when the calibration set is absent)."""
+    rows = labelled(split)
+    if not rows:
+        return None
+    return evaluate_judge(get_judge(name), rows) | {"split": split, "set": CALIBRATION_FILE}
