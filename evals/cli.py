@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any, Sequence
 
-SUBCOMMANDS = ("list",)
+SUBCOMMANDS = ("list", "classify")
 EPILOG = """exit codes: 0 ok, 1 runtime failure (model or backend broke, items errored),
 2 usage or input error (bad flag, unknown name, malformed file), 3 a gate failed.
 
@@ -63,6 +63,26 @@ def _list_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _classify_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evaluate classify",
+                                description="Re-judge stored responses (prompt + response per line) without the model.")
+    p.add_argument("--judge", default="refusal", help="refusal (default), refusal-rules, refusal-clf, or a judge name")
+    p.add_argument("--input", required=True, help="JSONL with 'prompt' and 'response' (a run's records.jsonl works)")
+    p.add_argument("--output", required=True, help="JSONL written atomically: each line plus 'label' and 'score'")
+    p.add_argument("--split", help="only input lines whose 'split' is this (e.g. test)")
+    return p
+
+
+def cmd_classify(argv: Sequence[str]) -> int:
+    args = _classify_parser().parse_args(argv)
+    from evals.classify import check_paths, classify_file
+
+    src, dst = check_paths(args.input, args.output)
+    summary = classify_file(args.judge, src, dst, args.split)
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    return 0
+
+
 def cmd_run(argv: Sequence[str]) -> int:
     args = _run_parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -105,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     handler = cmd_run
     if argv and argv[0] in SUBCOMMANDS:
-        handler = {"list": cmd_list}[argv[0]]
+        handler = {"list": cmd_list, "classify": cmd_classify}[argv[0]]
         argv = argv[1:]
     try:
         return handler(argv)

@@ -21,6 +21,8 @@ class Judge(Protocol):
 
     def judge(self, prompt: str, response: str, lang: str | None = None) -> Verdict: ...
 
+    def judge_many(self, rows: list[tuple[str, str, str | None]]) -> list[Verdict]: ...
+
 
 JUDGES: Registry[Judge] = Registry("judge")
 JUDGES.register("refusal-rules")(RuleJudge)
@@ -54,15 +56,20 @@ def _rates(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
             "precision": tp / (tp + fp) if tp + fp else None, "recall": tp / (tp + fn) if tp + fn else None}
 
 
-def evaluate_judge(judge: Judge, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"judge": judge.name}
-    pairs_by_lang: dict[str, list[tuple[bool, bool]]] = {}
-    for r in rows:
-        pred = judge.judge(r["prompt"], r["response"], r.get("lang")).refused
-        pairs_by_lang.setdefault(r.get("lang", "?"), []).append((r["label"] == "refused", pred))
-    out.update(_rates([p for ps in pairs_by_lang.values() for p in ps]))
-    out["by_lang"] = {lang: _rates(ps) for lang, ps in sorted(pairs_by_lang.items())}
+def evaluate_rows(triples: list[tuple[bool, bool, str]]) -> dict[str, Any]:
+    """(truth is refusal, predicted refusal, lang) → overall and per-language rates."""
+    by_lang: dict[str, list[tuple[bool, bool]]] = {}
+    for truth, pred, lang in triples:
+        by_lang.setdefault(lang, []).append((truth, pred))
+    out = _rates([(t, p) for t, p, _ in triples])
+    out["by_lang"] = {lang: _rates(ps) for lang, ps in sorted(by_lang.items())}
     return out
+
+
+def evaluate_judge(judge: Judge, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    verdicts = judge.judge_many([(r["prompt"], r["response"], r.get("lang")) for r in rows])
+    return {"judge": judge.name} | evaluate_rows(
+        [(r["label"] == "refused", v.refused, r.get("lang", "?")) for r, v in zip(rows, verdicts)])
 
 
 @lru_cache(maxsize=8)

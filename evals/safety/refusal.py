@@ -91,3 +91,6 @@ class RuleJudge:
 
     def judge(self, prompt: str, response: str, lang: str | None = None) -> Verdict:
         return detect_refusal(response, lang)
+
+    def judge_many(self, rows: list[tuple[str, str, str | None]]) -> list[Verdict]:
+        return [self.judge(p, r, lg) for p, r, lg in rows]
