@@ -36,6 +36,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="results", help="where run folders go (default ./results)")
     p.add_argument("--data-dir", help="folder with local copies of public datasets")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
+    p.add_argument("--judge", help="judge for judged tasks: refusal-rules, content-rules, or a runner profile (LLM judge)")
     p.add_argument("--json", action="store_true", help="print report.json instead of the summary table")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -93,7 +94,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         args.model, args.suite, tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
         limit=args.limit, batch_size=args.batch_size, device=args.device, dtype=args.dtype, seed=args.seed,
         output_dir=args.output_dir, use_cache=not args.no_cache, data_dir=args.data_dir,
-        max_length=args.max_length, progress=not args.quiet,
+        max_length=args.max_length, progress=not args.quiet, judge=args.judge,
     )
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))

@@ -91,13 +91,18 @@ def _check_unique(items: list[Item], where: str) -> None:
 
 def load_items(source: dict[str, Any], where: str, data_dir: Path | None = None) -> list[Item]:
     """Load a task's items from `{path: seeds-relative.jsonl}` or `{dataset: ..., fields: ...}`."""
-    if "path" in source:
-        path = Path(source["path"])
-        if not path.is_absolute():
-            path = seeds_dir() / path
-        rows = read_jsonl(path)
-        items = [item_from_dict(r, f"{path}:{ln}") for ln, r in _line_numbers(path, rows)]
-        _check_unique(items, str(path))
+    if "path" in source or "paths" in source:
+        paths = source.get("paths") or [source["path"]]
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise InputError(where, "'paths' must be a list of JSONL paths under seeds/")
+        items = []
+        for rel in paths:
+            path = Path(rel)
+            if not path.is_absolute():
+                path = seeds_dir() / path
+            rows = read_jsonl(path)
+            items += [item_from_dict(r, f"{path}:{ln}") for ln, r in _line_numbers(path, rows)]
+        _check_unique(items, where)
         return items
     if "dataset" in source:
         from evals.datasets_source import load_dataset_items
@@ -105,7 +110,7 @@ def load_items(source: dict[str, Any], where: str, data_dir: Path | None = None)
         items = load_dataset_items(source, where, data_dir)
         _check_unique(items, where)
         return items
-    raise InputError(where, "field 'items' needs 'path' (a JSONL under seeds/) or 'dataset'")
+    raise InputError(where, "field 'items' needs 'path' or 'paths' (JSONL under seeds/) or 'dataset'")
 
 
 def _line_numbers(path: Path, rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:

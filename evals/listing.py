@@ -28,7 +28,12 @@ def list_tasks(suite: str | None = None) -> list[dict[str, Any]]:
         else:
             items = load_items(spec.items, f"{spec.path}: field 'items'")
             entry["items"] = len(items)
-            for key in ("risk", "category", "topic", "lang", "attribute"):
+            if "attacks" in spec.items:
+                from evals.safety.attack_items import expand_attacks
+
+                items = expand_attacks(spec.items, items, str(spec.path), 1234)
+                entry["items"] = len(items)
+            for key in ("risk", "category", "topic", "lang", "attribute", "attack"):
                 counts = Counter(str(it.meta[key]) for it in items if key in it.meta)
                 if counts:
                     entry[f"by_{key}"] = dict(sorted(counts.items()))

@@ -39,6 +39,7 @@ class RunConfig:
     data_dir: str | None = None
     max_length: int | None = None
     progress: bool = True
+    judge: str | None = None  # overrides the judge of every judged scorer (refusal, content)
 
 
 @dataclass
@@ -70,6 +71,10 @@ def plan_tasks(catalog: Catalog, config: RunConfig) -> tuple[Any, list[PlannedTa
     blobs: list[dict[str, Any]] = []
     for spec, weight in chosen:
         items = load_items(spec.items, f"{spec.path}: field 'items'", data_dir)
+        if "attacks" in spec.items:
+            from evals.safety.attack_items import expand_attacks
+
+            items = expand_attacks(spec.items, items, f"{spec.path}: field 'items'", config.seed)
         if not items:
             raise UsageError(f"{spec.path}: task {spec.name!r} has no items")
         pool = None
@@ -84,9 +89,17 @@ def plan_tasks(catalog: Catalog, config: RunConfig) -> tuple[Any, list[PlannedTa
             rng = random.Random(config.seed)
             keep = set(rng.sample(range(total), config.limit))
             test_items = [it for i, it in enumerate(test_items) if i in keep]
-        scorers = [make_scorer(s.name, s.args, f"{spec.path}: field 'scorers'") for s in spec.scorers]
+        scorers = [make_scorer(s.name, _with_judge(s.name, s.args, config.judge), f"{spec.path}: field 'scorers'")
+                   for s in spec.scorers]
         planned.append(PlannedTask(spec, weight, test_items, shots, total, scorers, bank_meta))
     return suite, planned, suite_hash(blobs)
+
+
+JUDGED_SCORERS = ("refusal", "content")
+
+
+def _with_judge(name: str, args: dict[str, Any], judge: str | None) -> dict[str, Any]:
+    return args | {"judge": judge} if judge and name in JUDGED_SCORERS else args
 
 
 def _slug(text: str) -> str:
@@ -123,7 +136,8 @@ class Run:
         settings = adapter.settings()
         identity = {"suite_hash": s_hash, "model": adapter.fingerprint, "dtype": settings.get("dtype"),
                     "device": settings.get("device"), "max_length": settings.get("max_length"),
-                    "seed": cfg.seed, "limit": cfg.limit, "tasks": sorted(p.spec.name for p in planned)}
+                    "seed": cfg.seed, "limit": cfg.limit, "tasks": sorted(p.spec.name for p in planned),
+                    **({"judge": cfg.judge} if cfg.judge else {})}
         run_key = canonical_hash(identity).split(":")[1][:10]
         run_dir = Path(cfg.output_dir) / f"{_slug(profile.name)}__{_slug(suite.name)}__{run_key}"
         cache_model = canonical_hash({k: identity[k] for k in ("model", "dtype", "device", "max_length")})

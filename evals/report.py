@@ -53,6 +53,10 @@ def task_scores(task: Any, recs: list[dict[str, Any]], seed: int) -> dict[str, A
                                    [r.get("meta", {}).get("group") for r in sub], seed)
     if by:
         out["by"] = by
+    if any("attack" in r.get("meta", {}) for r in ok):
+        from evals.safety.attack_report import attack_summary
+
+        out["attacks"] = attack_summary(ok, primary)
     return out
 
 

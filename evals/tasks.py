@@ -71,8 +71,8 @@ def parse_task(doc: YamlDoc) -> TaskSpec:
     if kind not in KINDS:
         raise doc.error("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
     items = doc.require("items", dict)
-    if "path" not in items and "dataset" not in items:
-        raise doc.error("items", "needs 'path' (a JSONL under seeds/) or 'dataset' (a datasets source)")
+    if not {"path", "paths", "dataset"} & set(items):
+        raise doc.error("items", "needs 'path' or 'paths' (JSONL under seeds/) or 'dataset' (a datasets source)")
     template = doc.require("template", str)
     _check_template(doc, "template", template)
     choice_template = doc.optional("choice_template", str, " {{ choice }}")

@@ -62,11 +62,14 @@ def near_duplicates(
 
 
 def item_text(item: dict) -> str:
-    """The text an item shows the model: its input (or messages) and its choices."""
+    """The text an item shows the model: its input (or messages) and its choices; for a labelled
+    response set, the prompt and the response."""
     if "input" in item:
         text = str(item["input"])
-    else:
+    elif "messages" in item:
         text = "\n".join(str(m.get("content", "")) for m in item.get("messages", []))
+    else:
+        text = f"{item.get('prompt', '')}\n{item.get('response', '')}"
     if item.get("choices"):
         text += "\n" + "\n".join(map(str, item["choices"]))
     return text

@@ -71,6 +71,11 @@ def render_markdown(report: dict[str, Any]) -> str:
             continue
         lines += ["", f"### {name}", ""]
         lines += [f"- {k}: {_fmt(v['value'])} {_ci(v['ci'])} (n={v['n']}, {v['method']})" for k, v in t["metrics"].items()]
+        if t.get("attacks"):
+            lines += ["", "| attack | success rate | 95% CI | n | vs baseline | 95% CI |", "|---|---|---|---|---|---|"]
+            for a, e in t["attacks"]["by_attack"].items():
+                delta = f"{e['delta']:+.3f}" if "delta" in e else "—"
+                lines.append(f"| {a} | {_fmt(e['asr'])} | {_ci(e['ci'])} | {e['n']} | {delta} | {_ci(e.get('delta_ci'))} |")
         for key, vals in (t.get("by") or {}).items():
             lines += ["", f"| {key} | {t['metric']} | 95% CI | n |", "|---|---|---|---|"]
             lines += [f"| {v} | {_fmt(e['value'])} | {_ci(e['ci'])} | {e['n']} |" for v, e in vals.items()]

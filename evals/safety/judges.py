@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from evals.paths import seeds_dir
 from evals.registry import Registry
+from evals.safety.content import ContentRuleJudge
 from evals.safety.refusal import RuleJudge, Verdict
 
 CALIBRATION_FILE = "safety/refusal_labelled.jsonl"
@@ -26,15 +27,31 @@ class Judge(Protocol):
 
 JUDGES: Registry[Judge] = Registry("judge")
 JUDGES.register("refusal-rules")(RuleJudge)
+JUDGES.register("content-rules")(ContentRuleJudge)
+JUDGES.register("content")(ContentRuleJudge)
 
 
-def get_judge(name: str) -> Judge:
-    return _judge(name)
+def get_judge(name: str, kind: str = "refusal") -> Judge:
+    """A registered judge by name, or an LLM judge backed by a runner profile (or hf:PATH)."""
+    return _judge(name, kind)
 
 
 @lru_cache(maxsize=8)
-def _judge(name: str) -> Judge:
-    return JUDGES.get(name)()
+def _judge(name: str, kind: str) -> Judge:
+    if name in JUDGES:
+        return JUDGES.get(name)()
+    from evals.errors import UsageError
+    from evals.runners import list_profiles
+
+    if name.startswith("hf:") or name in list_profiles():
+        from evals.safety.llm_judge import LLMJudge
+
+        return LLMJudge(name, kind=kind)
+    from evals.registry import did_you_mean
+
+    known = JUDGES.names() + sorted(list_profiles())
+    raise UsageError(f"unknown judge {name!r}{did_you_mean(name, known)} (judges: {', '.join(JUDGES.names())}, "
+                     f"or a runner profile from `evaluate list models` for an LLM judge)")
 
 
 def labelled(split: str | None = None) -> list[dict[str, Any]]:
@@ -75,6 +92,8 @@ def evaluate_judge(judge: Judge, rows: list[dict[str, Any]]) -> dict[str, Any]:
 @lru_cache(maxsize=8)
 def calibration(name: str, split: str = "test") -> dict[str, Any] | None:
     """The judge's quality on the held-out split (None when the calibration set is absent)."""
+    if name.startswith("content") or name.endswith(":content"):
+        return None  # no labelled generated-content set yet: the report says calibration is not available
     rows = labelled(split)
     if not rows:
         return None
