@@ -17,6 +17,15 @@ def _metric_names(task: Any) -> list[str]:
     return names
 
 
+def _breakdown_aggregates(task: Any, subset: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    """Task-level metrics (bias scores, ...) recomputed on one slice of the items."""
+    out: dict[str, Any] = {}
+    for scorer in task.scorers:
+        if hasattr(scorer, "aggregate"):
+            out.update({k: v for k, v in scorer.aggregate(subset, seed).items() if k in (task.spec.metrics or [])})
+    return out
+
+
 def _binary(task: Any, metric: str) -> bool:
     return any(metric in s.metrics and getattr(s, "binary", False) for s in task.scorers)
 
@@ -28,7 +37,14 @@ def task_scores(task: Any, recs: list[dict[str, Any]], seed: int) -> dict[str, A
     ok = [r for r in recs if not r.get("error")]
     groups = [r.get("meta", {}).get("group") for r in ok]
     metrics = {}
+    aggregated: dict[str, dict[str, Any]] = {}
+    for scorer in task.scorers:
+        if hasattr(scorer, "aggregate"):
+            aggregated.update(scorer.aggregate(ok, seed))
     for m in wanted:
+        if m in aggregated:
+            metrics[m] = aggregated[m]
+            continue
         vals = [float(r["scores"][m]) for r in ok if m in r.get("scores", {})]
         metrics[m] = summarize(vals, _binary(task, m), groups[: len(vals)] if len(vals) == len(ok) else None, seed)
     out: dict[str, Any] = {"area": task.spec.area, "weight": task.weight, "metric": primary,
@@ -49,6 +65,10 @@ def task_scores(task: Any, recs: list[dict[str, Any]], seed: int) -> dict[str, A
         by[key] = {}
         for v in values:
             sub = [r for r in ok if str(r.get("meta", {}).get(key)) == v and primary in r.get("scores", {})]
+            if primary in aggregated:
+                agg = _breakdown_aggregates(task, [r for r in ok if str(r.get("meta", {}).get(key)) == v], seed)
+                by[key][v] = agg.get(primary, {"value": None, "ci": [None, None], "n": 0}) | {"metrics": agg}
+                continue
             by[key][v] = summarize([float(r["scores"][primary]) for r in sub], _binary(task, primary),
                                    [r.get("meta", {}).get("group") for r in sub], seed)
     if by:

@@ -85,9 +85,12 @@ def newcombe_diff(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, flo
 
 def conformance(standard: dict[str, Any], items_by_bank: dict[str, list[dict[str, Any]]],
                 records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    # Attack tasks reuse should-refuse items (meta.bank is inherited): they are measured as attack
+    # success rates, never counted towards the standard's banks or its refusal-rate clauses.
+    items_by_bank = {b: [m for m in ms if "attack" not in m] for b, ms in items_by_bank.items()}
     sizes = _bank_size_rows(standard, items_by_bank)
     size_ok = {r["bank"]: r["verdict"] == "pass" for r in sizes}
-    recs = [r for r in records if not r.get("error")]
+    recs = [r for r in records if not r.get("error") and "attack" not in r.get("meta", {})]
     tests = []
     parity = []
     for test in standard["tests"]:

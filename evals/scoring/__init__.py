@@ -7,9 +7,11 @@ from __future__ import annotations
 from evals.scoring.base import SCORERS, Score, Scorer, make_scorer
 
 # Importing the modules registers the built-in scorers.
+from evals.scoring import bbq as _bbq  # noqa: F401,E402
 from evals.scoring import choice as _choice  # noqa: F401,E402
 from evals.scoring import match as _match  # noqa: F401,E402
 from evals.scoring import leak as _leak  # noqa: F401,E402
+from evals.scoring import privacy as _privacy  # noqa: F401,E402
 from evals.scoring import refusal as _refusal  # noqa: F401,E402
 
 __all__ = ["SCORERS", "Score", "Scorer", "make_scorer"]
