@@ -65,12 +65,15 @@ def task_scores(task: Any, recs: list[dict[str, Any]], seed: int) -> dict[str, A
         by[key] = {}
         for v in values:
             sub = [r for r in ok if str(r.get("meta", {}).get(key)) == v and primary in r.get("scores", {})]
-            if primary in aggregated:
-                agg = _breakdown_aggregates(task, [r for r in ok if str(r.get("meta", {}).get(key)) == v], seed)
-                by[key][v] = agg.get(primary, {"value": None, "ci": [None, None], "n": 0}) | {"metrics": agg}
+            agg = _breakdown_aggregates(task, [r for r in ok if str(r.get("meta", {}).get(key)) == v], seed) \
+                if aggregated else {}
+            if primary in agg:
+                by[key][v] = agg[primary] | {"metrics": agg}
                 continue
             by[key][v] = summarize([float(r["scores"][primary]) for r in sub], _binary(task, primary),
                                    [r.get("meta", {}).get("group") for r in sub], seed)
+            if agg:
+                by[key][v]["metrics"] = agg
     if by:
         out["by"] = by
     if any("attack" in r.get("meta", {}) for r in ok):
