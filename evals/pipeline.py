@@ -187,11 +187,11 @@ class Run:
         for key, data in cache.get_many(cache_model, unique).items():
             answered[key] = Response.from_json(data)
         self.counters["requests_from_cache"] = len(answered)
-        waiting: dict[str, list[int]] = {}
+        waiting: dict[str, set[int]] = {}
         for n, (_, _, reqs) in enumerate(pending):
             for r in reqs:
                 if r.key not in answered:
-                    waiting.setdefault(r.key, []).append(n)
+                    waiting.setdefault(r.key, set()).add(n)
         remaining = [len({r.key for r in reqs if r.key not in answered}) for _, _, reqs in pending]
         for n, left in enumerate(remaining):
             if left == 0:
@@ -210,7 +210,7 @@ class Run:
                 cache.put_many(cache_model, fresh)
                 self.counters["requests_to_model"] += len(batch)
                 for idx, _ in batch:
-                    for n in waiting.get(todo[idx].key, []):
+                    for n in sorted(waiting.get(todo[idx].key, ())):
                         remaining[n] -= 1
                         if remaining[n] == 0:
                             self._record(records, *pending[n], answered)

@@ -65,6 +65,12 @@ class RecordLog:
         if good_end < len(data):
             with self.path.open("r+b") as fh:
                 fh.truncate(good_end)
+        failed = [key for key, rec in self.records.items() if rec.get("error")]
+        if failed:  # items whose requests failed are tried again: drop their records, keep the rest
+            for key in failed:
+                del self.records[key]
+            atomic_write_text(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                 for r in self.records.values()))
 
     def done(self, task: str, item_id: str) -> bool:
         return (task, item_id) in self.records

@@ -137,3 +137,26 @@ def test_attack_task_reports_success_rates_against_baseline(data_root, tiny_mode
     # the random tiny model refuses nothing: every attack "succeeds", as does the baseline
     assert attacks["base64"]["asr"] == 1.0 and attacks["base64"]["delta"] == 0.0
     assert set(task["attacks"]["by_risk"]) == {"A.1-a", "A.1-b"}
+
+
+def test_errored_items_are_retried_and_kept_once(data_root, tiny_model, tmp_path):
+    first = _run(tiny_model, tmp_path / "e", tasks=["toy_gen"])
+    path = Path(first["run"]["dir"]) / "records.jsonl"
+    recs = [json.loads(l) for l in path.read_text().splitlines()]
+    recs[3] = recs[3] | {"error": "HTTP 500 after 5 retries", "scores": {}}
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    again = _run(tiny_model, tmp_path / "e", tasks=["toy_gen"], use_cache=False)
+    assert again["counters"]["items_resumed"] == 9 and again["counters"]["requests_to_model"] == 1
+    ids = [json.loads(l)["item_id"] for l in path.read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 10
+    assert again["scores"] == first["scores"]
+
+
+def test_item_with_two_identical_requests_is_recorded(data_root, tiny_model, tmp_path):
+    from conftest import write_jsonl
+
+    write_jsonl(data_root / "seeds" / "toy" / "mc.jsonl",
+                [{"id": "dup", "input": "Pick", "choices": ["same", "same", "other"], "target": 2}])
+    r = _run(tiny_model, tmp_path / "d", tasks=["toy_mc"])
+    recs = (Path(r["run"]["dir"]) / "records.jsonl").read_text().splitlines()
+    assert len(recs) == 1 and r["counters"]["requests"] == 2
