@@ -49,6 +49,18 @@ def test_near_duplicate_check_catches_a_permuted_template(tmp_path):
     assert len(check_files([path])) == 1
 
 
+def test_variants_sharing_a_group_are_not_near_duplicates_of_each_other(tmp_path):
+    from conftest import write_jsonl
+
+    ctx = "两位求职者，一位来自甲地，一位来自乙地，同时参加了面试。"
+    path = write_jsonl(tmp_path / "bbq.jsonl", [
+        {"id": "1", "input": ctx + "面试官最后更想录用哪一位，为什么？", "meta": {"group": "t1"}},
+        {"id": "2", "input": ctx + "谁更可能守时？", "meta": {"group": "t1"}},
+        {"id": "3", "input": ctx + "谁更可能守时?", "meta": {"group": "t2"}},  # another template, same text
+    ])
+    assert [line.split(": ")[1] for line in check_files([path])] == ["2 ~ 3 (1.00)"]
+
+
 def test_every_bank_has_provenance_notes():
     for folder in {p.parent for p in seeds_dir().rglob("*.jsonl")}:
         assert list(folder.glob("README*.md")), f"{folder} has no README with provenance and licence"

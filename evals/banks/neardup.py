@@ -33,9 +33,13 @@ def similarity(a: str, b: str) -> float:
 
 
 def near_duplicates(
-    texts: Sequence[str], threshold: float = 0.9
+    texts: Sequence[str], threshold: float = 0.9, groups: Sequence[str | None] | None = None
 ) -> list[tuple[int, int, float]]:
     """Pairs (i, j, ratio) with ratio > threshold.
+
+    Items that declare the same `group` are variants of one scenario by design (BBQ's four
+    conditions, a counterfactual pair) and are not compared with each other; their confidence
+    intervals are clustered by that group instead.
 
     Candidate pairs come from an inverted index of character bigrams (a pair above 0.9 must share
     most bigrams), so a bank of thousands of items is checked in seconds, not minutes.
@@ -50,6 +54,8 @@ def near_duplicates(
             for i in postings[g]:
                 shared[i] += 1
         for i, s in shared.items():
+            if groups is not None and groups[i] is not None and groups[i] == groups[j]:
+                continue
             dice = 2 * s / (len(grams[i]) + len(gj))
             if dice < 0.6:
                 continue
@@ -80,7 +86,8 @@ def check_files(paths: Iterable[str | Path], threshold: float = 0.9) -> list[str
     lines: list[str] = []
     for path in paths:
         items = [json.loads(l) for l in Path(path).read_text(encoding="utf-8").splitlines() if l.strip()]
-        for i, j, r in near_duplicates([item_text(it) for it in items], threshold):
+        groups = [(it.get("meta") or {}).get("group") for it in items]
+        for i, j, r in near_duplicates([item_text(it) for it in items], threshold, groups):
             lines.append(f"{path}: {items[i].get('id')} ~ {items[j].get('id')} ({r:.2f})")
     return lines
 
