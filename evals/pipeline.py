@@ -86,9 +86,7 @@ def plan_tasks(catalog: Catalog, config: RunConfig) -> tuple[Any, list[PlannedTa
         total = len(test_items)
         bank_meta = [it.meta for it in test_items]
         if config.limit is not None and config.limit < total:
-            rng = random.Random(config.seed)
-            keep = set(rng.sample(range(total), config.limit))
-            test_items = [it for i, it in enumerate(test_items) if i in keep]
+            test_items = limit_items(test_items, config.limit, config.seed)
         scorers = [make_scorer(s.name, _with_judge(s.name, s.args, config.judge), f"{spec.path}: field 'scorers'")
                    for s in spec.scorers]
         planned.append(PlannedTask(spec, weight, test_items, shots, total, scorers, bank_meta))
@@ -100,6 +98,24 @@ JUDGED_SCORERS = ("refusal", "content")
 
 def _with_judge(name: str, args: dict[str, Any], judge: str | None) -> dict[str, Any]:
     return args | {"judge": judge} if judge and name in JUDGED_SCORERS else args
+
+
+def limit_items(items: list[Item], limit: int, seed: int) -> list[Item]:
+    """A seeded sample of at most `limit` items that keeps declared groups whole (a counterfactual
+    pair, the four conditions of a bias template), so paired metrics stay computable."""
+    groups: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        groups.setdefault(str(it.meta.get("group") or f"\0{it.id}"), []).append(i)
+    order = sorted(groups)
+    random.Random(seed).shuffle(order)
+    keep: set[int] = set()
+    for g in order:
+        if keep and len(keep) + len(groups[g]) > limit:
+            continue
+        keep.update(groups[g])
+        if len(keep) >= limit:
+            break
+    return [it for i, it in enumerate(items) if i in keep]
 
 
 def _slug(text: str) -> str:

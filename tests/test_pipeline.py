@@ -160,3 +160,18 @@ def test_item_with_two_identical_requests_is_recorded(data_root, tiny_model, tmp
     r = _run(tiny_model, tmp_path / "d", tasks=["toy_mc"])
     recs = (Path(r["run"]["dir"]) / "records.jsonl").read_text().splitlines()
     assert len(recs) == 1 and r["counters"]["requests"] == 2
+
+
+def test_limit_keeps_groups_whole():
+    from evals.items import Item
+    from evals.pipeline import limit_items
+
+    items = [Item(id=f"{g}{v}", input="x", meta={"group": f"p{g}"}) for g in range(10) for v in "ab"]
+    items += [Item(id=f"solo{i}", input="x") for i in range(5)]
+    picked = limit_items(items, 9, seed=3)
+    assert len(picked) <= 9
+    by_group: dict = {}
+    for it in picked:
+        by_group.setdefault(it.meta.get("group", it.id), []).append(it.id)
+    assert all(len(v) == 2 for k, v in by_group.items() if k.startswith("p"))
+    assert limit_items(items, 9, seed=3) == picked  # seeded
