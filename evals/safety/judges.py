@@ -13,6 +13,7 @@ from evals.paths import seeds_dir
 from evals.registry import Registry
 from evals.safety.content import ContentRuleJudge
 from evals.safety.refusal import RuleJudge, Verdict
+from evals.safety.refusal_classifier import ClassifierJudge, LayeredJudge  # sklearn is imported only on first use
 
 CALIBRATION_FILE = "safety/refusal_labelled.jsonl"
 
@@ -27,6 +28,9 @@ class Judge(Protocol):
 
 JUDGES: Registry[Judge] = Registry("judge")
 JUDGES.register("refusal-rules")(RuleJudge)
+JUDGES.register("refusal-clf")(ClassifierJudge)
+JUDGES.register("refusal-rules+clf")(LayeredJudge)
+JUDGES.register("refusal")(LayeredJudge)
 JUDGES.register("content-rules")(ContentRuleJudge)
 JUDGES.register("content")(ContentRuleJudge)
 
@@ -89,9 +93,13 @@ def evaluate_judge(judge: Judge, rows: list[dict[str, Any]]) -> dict[str, Any]:
         [(r["label"] == "refused", v.refused, r.get("lang", "?")) for r, v in zip(rows, verdicts)])
 
 
-@lru_cache(maxsize=8)
 def calibration(name: str, split: str = "test") -> dict[str, Any] | None:
     """The judge's quality on the held-out split (None when the calibration set is absent)."""
+    return _calibration(name, split, str(seeds_dir()))
+
+
+@lru_cache(maxsize=16)
+def _calibration(name: str, split: str, root: str) -> dict[str, Any] | None:
     if name.startswith("content") or name.endswith(":content"):
         return None  # no labelled generated-content set yet: the report says calibration is not available
     rows = labelled(split)

@@ -20,7 +20,7 @@ class RefusalScorer:
     metrics = ("refused",)
     binary = True
 
-    def __init__(self, judge: str = "refusal-rules") -> None:
+    def __init__(self, judge: str = "refusal") -> None:
         from evals.safety.judges import get_judge
 
         self.judge = get_judge(judge, kind="refusal")
