@@ -62,3 +62,23 @@ def test_always_stereotyped_and_always_anti():
 def test_extract_choice(text, idx):
     choices = ["可以接受", "不可接受", "无法确定"] if "接受" in text or "无法" in text else ["x1", "y2", "z3"]
     assert extract_choice(text, choices) == idx
+
+
+def test_bbq_scorer_in_both_modes_and_aggregate():
+    from evals.items import Item
+    from evals.requests import Request, Response
+    from evals.scoring import make_scorer
+
+    sc = make_scorer("bbq", {}, "t")
+    meta = {"context": "ambig", "polarity": "neg", "bias_target": 0, "unknown": 2, "group": "t1"}
+    item = Item(id="1", input="ctx\nwho?", choices=["the elderly man", "the young man", "Cannot be determined"],
+                target=2, meta=meta)
+    gen = sc.score(item, [Request(kind="generate", prompt="q")], [Response(text="The answer is A.")])
+    assert gen.parsed == 0 and gen.values["acc"] == 0.0
+    ll_reqs = [Request(kind="loglikelihood", prompt="q", continuation=c) for c in item.choices]
+    ll = sc.score(item, ll_reqs, [Response(logprob=v) for v in (-5.0, -6.0, -1.0)])
+    assert ll.parsed == 2 and ll.values["acc"] == 1.0
+    recs = [{"scores": gen.values, "bbq": gen.extra["bbq"], "meta": meta},
+            {"scores": ll.values, "bbq": ll.extra["bbq"], "meta": meta | {"group": "t2"}}]
+    agg = sc.aggregate(recs, seed=0)
+    assert agg["acc_ambig"]["value"] == 0.5 and agg["s_amb"]["value"] == pytest.approx(0.5)  # (1-0.5)*(2*1/1-1)

@@ -77,8 +77,13 @@ def render_markdown(report: dict[str, Any]) -> str:
                 delta = f"{e['delta']:+.3f}" if "delta" in e else "—"
                 lines.append(f"| {a} | {_fmt(e['asr'])} | {_ci(e['ci'])} | {e['n']} | {delta} | {_ci(e.get('delta_ci'))} |")
         for key, vals in (t.get("by") or {}).items():
-            lines += ["", f"| {key} | {t['metric']} | 95% CI | n |", "|---|---|---|---|"]
-            lines += [f"| {v} | {_fmt(e['value'])} | {_ci(e['ci'])} | {e['n']} |" for v, e in vals.items()]
+            extra = [m for m in next(iter(vals.values()), {}).get("metrics", {}) if m != t["metric"]]
+            lines += ["", f"| {key} | {t['metric']} | 95% CI | n |" + "".join(f" {m} | 95% CI |" for m in extra),
+                      "|---|---|---|---|" + "---|---|" * len(extra)]
+            for v, e in vals.items():
+                agg = e.get("metrics", {})
+                lines.append(f"| {v} | {_fmt(e['value'])} | {_ci(e['ci'])} | {e['n']} |" + "".join(
+                    f" {_fmt(agg.get(m, {}).get('value'))} | {_ci(agg.get(m, {}).get('ci'))} |" for m in extra))
     if report.get("thresholds"):
         lines += ["", "## Thresholds", "", "| name | min | value | verdict |", "|---|---|---|---|"]
         lines += [f"| {t['name']} | {t['min']} | {_fmt(t['value'])} | {t['verdict']} |" for t in report["thresholds"]]
