@@ -7,6 +7,13 @@ from pathlib import Path
 _PKG = Path(__file__).resolve().parent
 
 
+def bundled_root() -> Path:
+    """The data shipped with evals itself (repo checkout or wheel), whatever EVALS_DATA_ROOT says."""
+    if (_PKG.parent / "suites").is_dir() and (_PKG.parent / "pyproject.toml").is_file():
+        return _PKG.parent
+    return _PKG / "_data"
+
+
 def data_root() -> Path:
     """The folder holding suites/, seeds/ and runners/.
 
@@ -16,9 +23,7 @@ def data_root() -> Path:
     env = os.environ.get("EVALS_DATA_ROOT")
     if env:
         return Path(env)
-    if (_PKG.parent / "suites").is_dir() and (_PKG.parent / "pyproject.toml").is_file():
-        return _PKG.parent
-    return _PKG / "_data"
+    return bundled_root()
 
 
 def suites_dir() -> Path:

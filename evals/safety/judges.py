@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 
-from evals.paths import seeds_dir
+from evals.paths import bundled_root, seeds_dir
 from evals.registry import Registry
 from evals.safety.content import ContentRuleJudge
 from evals.safety.refusal import RuleJudge, Verdict
@@ -58,8 +59,14 @@ def _judge(name: str, kind: str) -> Judge:
                      f"or a runner profile from `evaluate list models` for an LLM judge)")
 
 
-def labelled(split: str | None = None) -> list[dict[str, Any]]:
+def calibration_path() -> Path:
+    """The labelled set in the data root, else the one evals ships (a custom data root need not carry it)."""
     path = seeds_dir() / CALIBRATION_FILE
+    return path if path.is_file() else bundled_root() / "seeds" / CALIBRATION_FILE
+
+
+def labelled(split: str | None = None) -> list[dict[str, Any]]:
+    path = calibration_path()
     if not path.is_file():
         return []
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -95,7 +102,7 @@ def evaluate_judge(judge: Judge, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def calibration(name: str, split: str = "test") -> dict[str, Any] | None:
     """The judge's quality on the held-out split (None when the calibration set is absent)."""
-    return _calibration(name, split, str(seeds_dir()))
+    return _calibration(name, split, str(calibration_path()))
 
 
 @lru_cache(maxsize=16)
