@@ -10,14 +10,21 @@ import os
 import sys
 from typing import Any, Sequence
 
-SUBCOMMANDS = ("list", "classify")
+SUBCOMMANDS = ("list", "classify", "report", "compare", "gate", "publish")
+# Subcommands living in their own module, each with `main(argv) -> int`; imported only when used.
+MODULE_COMMANDS = {"report": "evals.render.command", "compare": "evals.compare", "gate": "evals.gate",
+                   "publish": "evals.publish"}
 EPILOG = """exit codes: 0 ok, 1 runtime failure (model or backend broke, items errored),
 2 usage or input error (bad flag, unknown name, malformed file), 3 a gate failed.
 
 examples:
   evaluate --model smollm2-135m --suite performance --limit 20
   evaluate --model hf:./my-model --suite performance --tasks arithmetic_en
-  evaluate list tasks --suite performance --json"""
+  evaluate list tasks --suite performance --json
+  evaluate report results/RUN --format html
+  evaluate compare results/RUN_A results/RUN_B
+  evaluate gate results/RUN --min safety=0.9 --baseline results/LAST_RELEASE --max-drop 0.02 --junit gate.xml
+  evaluate publish results/* --out reports/site"""
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -114,7 +121,8 @@ def cmd_list(argv: Sequence[str]) -> int:
         return 0
     for entry in data:
         if args.what == "tasks":
-            print(f"{entry['name']:<28} {entry['area']:<12} {entry['kind']:<14} {entry['items']:>6} items  {entry['description']}")
+            count = f"{entry['items']:>6} items" if entry["items"] is not None else f"from {entry['source']}"
+            print(f"{entry['name']:<28} {entry['area']:<12} {entry['kind']:<14} {count}  {entry['description']}")
         elif args.what == "suites":
             print(f"{entry['name']:<16} {entry['version']:<8} {len(entry['tasks']):>3} tasks  {entry['description']}")
         else:
@@ -126,8 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     handler = cmd_run
     if argv and argv[0] in SUBCOMMANDS:
-        handler = {"list": cmd_list, "classify": cmd_classify}[argv[0]]
-        argv = argv[1:]
+        name, argv = argv[0], argv[1:]
+        if name in MODULE_COMMANDS:
+            import importlib
+
+            handler = importlib.import_module(MODULE_COMMANDS[name]).main
+        else:
+            handler = {"list": cmd_list, "classify": cmd_classify}[name]
     try:
         return handler(argv)
     except KeyboardInterrupt:

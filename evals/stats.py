@@ -83,6 +83,9 @@ def combine(parts: Sequence[tuple[float, Sequence[float], float]]) -> dict:
     parts = [(v, ci, w) for v, ci, w in parts if v is not None and w > 0]
     if not parts:
         return {"value": None, "ci": [None, None], "method": "none"}
+    if len(parts) == 1:  # nothing to combine: keep the part's own (possibly asymmetric) interval
+        v, ci, _ = parts[0]
+        return {"value": v, "ci": [ci[0], ci[1]], "method": "weighted-normal"}
     total = sum(w for _, _, w in parts)
     value = sum(v * w for v, _, w in parts) / total
     var = sum((w / total) ** 2 * ((ci[1] - ci[0]) / (2 * Z95)) ** 2 for _, ci, w in parts)

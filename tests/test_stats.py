@@ -37,3 +37,9 @@ def test_combine_weights_and_narrows():
     out = combine([(0.5, [0.4, 0.6], 1.0), (0.9, [0.8, 1.0], 3.0)])
     assert out["value"] == pytest.approx(0.8)
     assert out["ci"][0] < 0.8 < out["ci"][1]
+
+
+def test_combine_of_one_part_keeps_its_interval():
+    # overall over a single area must equal that area, even when its interval is asymmetric
+    out = combine([(0.0, [0.0, 0.199], 1.0)])
+    assert out["value"] == 0.0 and out["ci"] == [0.0, 0.199]
