@@ -19,6 +19,9 @@ def _score(name, target, text, **args):
     ("答案：1,250 元", "1250", True),
     ("答案是：３６", "36", True),               # full-width digits
     ("2 + 2 = 4. Answer: 4\nThanks, 5 stars", "4", True),  # the marker wins over the last number
+    ("答案：36\n验算：36÷4=9，正确。", "36", True),  # a check line after the answer does not override it
+    ("Answer: 12. Check: 12 × 3 = 36", "12", True),
+    ("4 × 9 = 36", "36", True),                      # no answer marker: "=" still marks the result
     ("It is 3/4 of the cake", "0.75", True),
     ("The result is -7", "-7", True),
     ("I think 12", "13", False),

@@ -90,7 +90,10 @@ class NumberMatch:
 
     metrics = ("accuracy",)
     binary = True
-    _MARKERS = re.compile(r"(?:答案|answer|####|结果|得数|=)\s*(?:是|is|为|:|：)?\s*", re.IGNORECASE)
+    # strong markers name the answer; weak ones ("=", 结果) only count when no strong one is there,
+    # so "答案：36" followed by a check line "36÷4=9" still gives 36
+    _STRONG = re.compile(r"(?:答案|answer|####)\s*(?:是|is|为|:|：)?\s*", re.IGNORECASE)
+    _WEAK = re.compile(r"(?:结果|得数|=)\s*(?:是|is|为|:|：)?\s*", re.IGNORECASE)
 
     def __init__(self, pick: str = "auto") -> None:
         if pick not in ("auto", "last", "first"):
@@ -99,11 +102,11 @@ class NumberMatch:
 
     def extract(self, text: str) -> float | None:
         if self.pick == "auto":
-            marks = list(self._MARKERS.finditer(text))
-            if marks:
-                after = extract_numbers(text[marks[-1].end():])
-                if after:
-                    return after[0]
+            for markers in (self._STRONG, self._WEAK):
+                for mark in reversed(list(markers.finditer(text))):
+                    after = extract_numbers(text[mark.end():])
+                    if after:
+                        return after[0]
         nums = extract_numbers(text)
         if not nums:
             return None
