@@ -89,6 +89,10 @@ def plan_tasks(catalog: Catalog, config: RunConfig) -> tuple[Any, list[PlannedTa
             test_items = limit_items(test_items, config.limit, config.seed)
         scorers = [make_scorer(s.name, _with_judge(s.name, s.args, config.judge), f"{spec.path}: field 'scorers'")
                    for s in spec.scorers]
+        for scorer in scorers:  # a scorer may reject a malformed bank before anything is generated
+            check = getattr(scorer, "check_items", None)
+            if check is not None:
+                check(items, f"{spec.path}: field 'items'")
         planned.append(PlannedTask(spec, weight, test_items, shots, total, scorers, bank_meta))
     return suite, planned, suite_hash(blobs)
 
@@ -178,6 +182,9 @@ class Run:
         from evals.render.markdown import render_markdown
 
         atomic_write_text(run_dir / "report.md", render_markdown(report))
+        from evals.render.html import render_html
+
+        atomic_write_text(run_dir / "report.html", render_html(report, records.records.values()))
         return report
 
     def _run_items(self, planned: list[PlannedTask], adapter: Adapter, records: RecordLog,

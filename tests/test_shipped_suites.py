@@ -30,6 +30,12 @@ def test_list_tasks_json_counts_performance_banks():
     arith = tasks["arithmetic_zh"]["items"] + tasks["arithmetic_en"]["items"]
     assert mc >= 200 and arith >= 100
     assert len(tasks["knowledge_mc_zh"]["by_category"]) >= 8
+    # the minimums for our own performance banks
+    assert tasks["knowledge_mc_zh"]["items"] >= 500 and tasks["knowledge_mc_en"]["items"] >= 300
+    assert tasks["math_word_zh"]["items"] + tasks["math_word_en"]["items"] >= 200
+    assert tasks["instruction_following_zh"]["items"] + tasks["instruction_following_en"]["items"] >= 200
+    assert tasks["reading_zh"]["items"] + tasks["reading_en"]["items"] >= 150
+    assert tasks["code_python"]["items"] >= 80
 
 
 def test_banks_have_no_near_duplicates():

@@ -9,7 +9,9 @@ from evals.scoring.base import SCORERS, Score, Scorer, make_scorer
 # Importing the modules registers the built-in scorers.
 from evals.scoring import bbq as _bbq  # noqa: F401,E402
 from evals.scoring import choice as _choice  # noqa: F401,E402
+from evals.scoring import code as _code  # noqa: F401,E402
 from evals.scoring import counterfactual as _counterfactual  # noqa: F401,E402
+from evals.scoring import instructions as _instructions  # noqa: F401,E402
 from evals.scoring import match as _match  # noqa: F401,E402
 from evals.scoring import leak as _leak  # noqa: F401,E402
 from evals.scoring import privacy as _privacy  # noqa: F401,E402
