@@ -56,10 +56,10 @@ def _frame(cls: str, width: int, height: int, title: str, ticks: Sequence[tuple[
     return out
 
 
-def whiskers(rows: Sequence[tuple[str, float | None, Sequence[float | None] | None]], width: int = 560,
+def whiskers(rows: Sequence[tuple[str, float | None, Sequence[float | None] | None]], width: int = 610,
              title: str = "scores with 95% CIs") -> str:
     """Horizontal bars on [0, 1] with CI whiskers: one row per (label, value, [lo, hi])."""
-    left, right, h = 190, 60, 22
+    left, right, h = 240, 60, 22
     plot = width - left - right
     height = h * len(rows) + 28
     out = _frame("whiskers", width, height, title, [(left + plot * k / 4, f"{k / 4:.2f}", "grid") for k in range(5)])
@@ -83,10 +83,10 @@ def whiskers(rows: Sequence[tuple[str, float | None, Sequence[float | None] | No
     return "".join(out)
 
 
-def diverging(rows: Sequence[tuple[str, float | None, Sequence[float | None] | None]], width: int = 560,
+def diverging(rows: Sequence[tuple[str, float | None, Sequence[float | None] | None]], width: int = 610,
               title: str = "bias score (−1 … +1)") -> str:
     """Bars around zero on [−1, 1] with CI whiskers: bias scores, where 0 is unbiased."""
-    left, right, h = 190, 60, 22
+    left, right, h = 240, 60, 22
     plot = width - left - right
     zero = left + plot / 2
     height = h * len(rows) + 28
