@@ -84,6 +84,7 @@ def publish(run_dirs: Sequence[str | Path], out: str | Path, title: str = "evals
     from evals.render.html import render_html
     from evals.render.site import build_site
     from evals.runs import load_run
+    from evals.store import atomic_write_text
 
     runs = [load_run(p) for p in run_dirs]  # every path checked before anything is written
     out = Path(out)
@@ -100,8 +101,6 @@ def publish(run_dirs: Sequence[str | Path], out: str | Path, title: str = "evals
         with db:
             for run in runs:
                 rid = index_run(db, run.report)
-                from evals.store import atomic_write_text
-
                 atomic_write_text(build / "runs" / rid / "report.html", render_html(run.report, run.records))
         summary = build_site(db, build, title)
         db.close()

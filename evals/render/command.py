@@ -52,7 +52,7 @@ def main(argv: Sequence[str]) -> int:
     if args.format == "json" and out.resolve() == (Path(args.run) / "report.json").resolve():
         print(out)  # report.json is the canonical file itself: nothing to write
         return 0
-    if out.parent and not out.parent.exists():
+    if not out.parent.exists():
         from evals.errors import UsageError
 
         raise UsageError(f"--output {out}: folder {out.parent} does not exist")

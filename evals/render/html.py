@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from evals.render.markdown import _ci
 from evals.render.page import page, table
 from evals.render.svg import AREAS, diverging, esc, heat_colour, radar, whiskers
 
@@ -17,10 +18,6 @@ BIAS_METRICS = ("s_dis", "s_amb")      # BBQ bias scores, drawn around zero
 
 def _n(v: Any, digits: int = 3) -> str:
     return "—" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else esc(v)
-
-
-def _ci(ci: Any) -> str:
-    return "—" if not ci or ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def _goodness(task: dict[str, Any], value: float | None) -> float | None:

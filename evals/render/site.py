@@ -83,7 +83,7 @@ def _group_section(g: dict[str, Any], index: int, ranked: bool) -> str:
     out = [f'<section class="group" data-suite-version="{esc(g["version"])}" id="group-{index}">'
            f'<h2>{esc(g["suite"])} {esc(g["version"])} <span class="muted">suite hash <code>{esc(g["hash"][:23])}…</code> · '
            f'{"limit " + str(g["limit"]) + " per task · " if g["limit"] else ""}{len(g["runs"])} run(s)</span></h2>{note}',
-           table(headers, rows, numeric={0, 2, *range(3, 3 + len(areas)), 3 + len(areas), 4 + len(areas)},
+           table(headers, rows, numeric={0, *range(2, 5 + len(areas))},
                  cls="leaderboard", table_id=f"overall-{index}")]
     for a in areas:
         tasks = sorted({k.split(":", 1)[1] for r in g["runs"] for k, s in r["scores"].items()
