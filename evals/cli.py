@@ -10,16 +10,18 @@ import os
 import sys
 from typing import Any, Sequence
 
-SUBCOMMANDS = ("list", "classify", "report", "compare", "gate", "publish")
+SUBCOMMANDS = ("list", "classify", "report", "compare", "gate", "publish", "serve")
 # Subcommands living in their own module, each with `main(argv) -> int`; imported only when used.
 MODULE_COMMANDS = {"report": "evals.render.command", "compare": "evals.compare", "gate": "evals.gate",
-                   "publish": "evals.publish"}
+                   "publish": "evals.publish", "serve": "evals.serve"}
 EPILOG = """exit codes: 0 ok, 1 runtime failure (model or backend broke, items errored),
 2 usage or input error (bad flag, unknown name, malformed file), 3 a gate failed.
 
 examples:
   evaluate --model smollm2-135m --suite performance --limit 20
   evaluate --model hf:./my-model --suite performance --tasks arithmetic_en
+  evaluate --model openai:qwen2.5-7b-instruct --base-url http://127.0.0.1:8000/v1 --suite safety
+  evaluate serve --model smollm2-135m --port 8000
   evaluate list tasks --suite performance --json
   evaluate report results/RUN --format html
   evaluate compare results/RUN_A results/RUN_B
@@ -44,6 +46,9 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder with local copies of public datasets")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
     p.add_argument("--judge", help="judge for judged tasks: refusal-rules, content-rules, or a runner profile (LLM judge)")
+    p.add_argument("--base-url", help="hosted models: the OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--max-concurrency", type=_positive_int, help="hosted models: requests in flight (default 16)")
+    p.add_argument("--timeout", type=_positive_float, help="hosted models: seconds per request (default 120)")
     p.add_argument("--json", action="store_true", help="print report.json instead of the summary table")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -56,6 +61,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
     return value
 
 
@@ -102,6 +117,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         limit=args.limit, batch_size=args.batch_size, device=args.device, dtype=args.dtype, seed=args.seed,
         output_dir=args.output_dir, use_cache=not args.no_cache, data_dir=args.data_dir,
         max_length=args.max_length, progress=not args.quiet, judge=args.judge,
+        base_url=args.base_url, max_concurrency=args.max_concurrency, timeout_s=args.timeout,
     )
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))

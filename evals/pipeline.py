@@ -40,6 +40,9 @@ class RunConfig:
     max_length: int | None = None
     progress: bool = True
     judge: str | None = None  # overrides the judge of every judged scorer (refusal, content)
+    base_url: str | None = None  # hosted models (openai adapter) only
+    max_concurrency: int | None = None
+    timeout_s: float | None = None
 
 
 @dataclass
@@ -150,8 +153,14 @@ class Run:
         suite, planned, s_hash = plan_tasks(catalog, cfg)
         profile = resolve_profile(cfg.model)
         if self.adapter is None:
+            hosted = {k: v for k, v in (("base_url", cfg.base_url), ("max_concurrency", cfg.max_concurrency),
+                                        ("timeout_s", cfg.timeout_s)) if v is not None}
+            if hosted and profile.adapter != "openai":
+                names = {"base_url": "--base-url", "max_concurrency": "--max-concurrency", "timeout_s": "--timeout"}
+                flags = ", ".join(names[k] for k in hosted)
+                raise UsageError(f"{flags}: only for hosted models (openai:NAME or an openai runner profile)")
             self.adapter = load_adapter(profile, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
-                                        seed=cfg.seed, max_length=cfg.max_length)
+                                        seed=cfg.seed, max_length=cfg.max_length, **hosted)
         adapter = self.adapter
         settings = adapter.settings()
         identity = {"suite_hash": s_hash, "model": adapter.fingerprint, "dtype": settings.get("dtype"),
@@ -255,6 +264,14 @@ class Run:
                                "latency_s": round(max((r.latency_s for r in resps), default=0.0), 4),
                                "tokens_in": sum(r.tokens_in for r in resps),
                                "tokens_out": sum(r.tokens_out for r in resps)}
+        costs = [r.extra["cost"] for r in resps if "cost" in r.extra]
+        if costs:
+            rec["cost"] = round(sum(costs), 8)
+        ttfts = [r.extra["ttft_s"] for r in resps if "ttft_s" in r.extra]
+        if ttfts:
+            rec["ttft_s"] = max(ttfts)
+        if any(r.extra.get("fallback") for r in resps):
+            rec["fallback"] = resps[0].extra["fallback"]
         if task.spec.kind == "loglikelihood":
             rec["choices"] = item.choices
             rec["continuations"] = [r.continuation for r in reqs]

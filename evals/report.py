@@ -53,6 +53,11 @@ def task_scores(task: Any, recs: list[dict[str, Any]], seed: int) -> dict[str, A
                            "items_total": task.items_total, "items_run": len(task.items),
                            "fewshot": len(task.fewshot), "errors": len(recs) - len(ok), "kind": task.spec.kind,
                            "version": task.spec.version}
+    fallback = sorted({str(r["fallback"]) for r in recs if r.get("fallback")})
+    if fallback:  # multiple choice answered by generation: not comparable with log-prob runs
+        out["method_note"] = (f"{', '.join(fallback)}: the endpoint gives no prompt log-probs, so choices were "
+                              f"read from generated answers; not comparable with log-likelihood runs")
+        out["comparable_with_loglikelihood_runs"] = False
     for scorer in task.scorers:
         if hasattr(scorer, "calibration"):
             cal = scorer.calibration()
@@ -119,6 +124,23 @@ def check_thresholds(thresholds: dict[str, Any], overall: dict, areas: dict, tas
     return out
 
 
+def usage_summary(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tokens, latency and cost over every record of the run, resumed ones included."""
+    lat = sorted(float(r.get("latency_s") or 0.0) for r in recs)
+    out: dict[str, Any] = {"items": len(recs), "tokens_in": sum(int(r.get("tokens_in") or 0) for r in recs),
+                           "tokens_out": sum(int(r.get("tokens_out") or 0) for r in recs)}
+    if lat:
+        out["latency_mean_s"] = round(sum(lat) / len(lat), 4)
+        out["latency_p95_s"] = round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 4)
+    ttft = [float(r["ttft_s"]) for r in recs if "ttft_s" in r]
+    if ttft:
+        out["ttft_mean_s"] = round(sum(ttft) / len(ttft), 4)
+    costs = [float(r["cost"]) for r in recs if "cost" in r]
+    if costs:
+        out["cost"] = round(sum(costs), 6)
+    return out
+
+
 def build_report(*, run: dict, model: dict, suite: Any, suite_hash: str, planned: list, records: Any, seed: int,
                  environment: dict, efficiency: dict, counters: dict,
                  standard: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -139,6 +161,7 @@ def build_report(*, run: dict, model: dict, suite: Any, suite_hash: str, planned
     eff = dict(efficiency)
     eff["items_per_s"] = round(counters["items"] / secs, 3) if secs else None
     eff.setdefault("tokens_out", sum(r.get("tokens_out", 0) for r in all_recs))
+    eff["usage"] = usage_summary(all_recs)
     report_conformance = None
     if standard is not None:
         from evals.safety.conformance import conformance

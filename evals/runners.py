@@ -1,7 +1,8 @@
 """Runner profiles: `--model NAME` → an adapter, where its weights are, and its settings.
 
 Profiles are YAML files in runners/. `hf:<dir or hub id>` is an ad-hoc profile for any
-transformers model; `openai:<model>` (with --base-url) is reserved for the hosted adapter.
+transformers model; `openai:<model>` (with --base-url) is an ad-hoc profile for any
+OpenAI-compatible endpoint.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from evals.registry import did_you_mean
 from evals.yamlfile import YamlDoc
 
 PROFILE_KEYS = {"runner", "adapter", "description", "model", "settings", "licence", "chat"}
-MODEL_KEYS = {"path", "hub", "module", "file", "assemble", "install", "gguf_file", "revision"}
+MODEL_KEYS = {"path", "hub", "module", "file", "assemble", "install", "gguf_file", "revision", "name", "tokenizer"}
 
 
 @dataclass
@@ -64,13 +65,19 @@ def resolve_profile(name: str) -> RunnerProfile:
         if local.is_file() and local.suffix == ".gguf":
             model = {"path": str(local.resolve().parent), "gguf_file": local.name}
         return RunnerProfile(name=name, adapter="hf", model=model)
+    if name.startswith("openai:"):
+        served = name[len("openai:"):]
+        if not served:
+            raise UsageError("--model openai: needs the served model's name, e.g. openai:qwen-plus --base-url URL")
+        return RunnerProfile(name=name, adapter="openai", model={"name": served})
     if name.endswith((".yaml", ".yml")) and Path(name).is_file():
         return _parse(YamlDoc(Path(name)))
     profiles = list_profiles()
     if name not in profiles:
         raise UsageError(
             f"unknown model {name!r}{did_you_mean(name, sorted(profiles))} "
-            f"(known: {', '.join(sorted(profiles))}; or use hf:PATH for a local transformers folder)"
+            f"(known: {', '.join(sorted(profiles))}; or hf:PATH for a local transformers folder, "
+            f"or openai:NAME --base-url URL for an OpenAI-compatible endpoint)"
         )
     return profiles[name]
 

@@ -20,6 +20,13 @@ def _hf(profile: RunnerProfile, **options: Any) -> Adapter:
     return HFAdapter(profile, **options)
 
 
+@ADAPTERS.register("openai")
+def _openai(profile: RunnerProfile, **options: Any) -> Adapter:
+    from evals.adapters.openai import OpenAIAdapter
+
+    return OpenAIAdapter(profile, **options)
+
+
 def load_adapter(profile: RunnerProfile, **options: Any) -> Adapter:
     return ADAPTERS.get(profile.adapter)(profile, **options)
 

@@ -168,7 +168,8 @@ def conformance(report: dict[str, Any]) -> str:
 
 def efficiency(report: dict[str, Any]) -> str:
     e, c, env = report.get("efficiency", {}), report.get("counters", {}), report.get("environment", {})
-    rows = [[esc(k), esc(v)] for k, v in e.items() if v is not None]
+    rows = [[esc(k), esc(v)] for k, v in e.items() if v is not None and k != "usage"]
+    rows += [[esc(f"usage: {k}"), esc(v)] for k, v in (e.get("usage") or {}).items()]
     rows += [[esc(k), esc(v)] for k, v in c.items()]
     hw = env.get("hardware", {})
     rows += [["hardware", esc(", ".join(f"{k}={v}" for k, v in hw.items()))],

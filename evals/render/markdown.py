@@ -66,6 +66,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "|" + "---|" * len(HEADER),
     ]
     lines += ["| " + " | ".join(r) + " |" for r in summary_rows(report)]
+    notes = [(n, t["method_note"]) for n, t in report["scores"]["tasks"].items() if t.get("method_note")]
+    if notes:
+        lines += [""] + [f"- **{n}** — {note}" for n, note in notes]
     for name, t in report["scores"]["tasks"].items():
         if not t.get("by") and len(t["metrics"]) < 2:
             continue
@@ -93,7 +96,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Run", "",
               f"- items {c['items']} (resumed from records {c['items_resumed']}), unique requests {c['requests']} "
               f"(from cache {c['requests_from_cache']}, sent to the model {c['requests_to_model']}), errors {c['errors']}",
-              "- efficiency: " + ", ".join(f"{k}={v}" for k, v in e.items() if v is not None), ""]
+              "- efficiency: " + ", ".join(f"{k}={v}" for k, v in e.items() if v is not None and k != "usage"),
+              *(["- usage over every record: " + ", ".join(f"{k}={v}" for k, v in e["usage"].items())]
+                if e.get("usage") else []), ""]
     return "\n".join(lines)
 
 

@@ -22,9 +22,13 @@ class ChoiceScorer:
         lps = [float(r.logprob if r.logprob is not None else float("-inf")) for r in responses]
         lens = [max(len((q.continuation or "").encode("utf-8")), 1) for q in requests]
         norm = [lp / n for lp, n in zip(lps, lens)]
+        gold = int(item.target)
+        if len(set(lps)) == 1 and len(lps) > 1:
+            # no information (a generated answer that named no choice): wrong, not silently "A"
+            return Score(values={"acc": 0.0, "acc_norm": 0.0}, parsed=None, why="no choice could be read from the answer",
+                         extra={"logprobs": lps, "is_greedy": [r.is_greedy for r in responses], "pred_norm": None})
         pred = max(range(len(lps)), key=lambda i: (lps[i], -i))
         pred_norm = max(range(len(norm)), key=lambda i: (norm[i], -i))
-        gold = int(item.target)
         why = (f"picked {LETTERS[pred]} (logprob {lps[pred]:.3f}); gold {LETTERS[gold]} ({lps[gold]:.3f}); "
                f"per-byte pick {LETTERS[pred_norm]}")
         return Score(
