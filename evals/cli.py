@@ -119,6 +119,8 @@ def cmd_run(argv: Sequence[str]) -> int:
         max_length=args.max_length, progress=not args.quiet, judge=args.judge,
         base_url=args.base_url, max_concurrency=args.max_concurrency, timeout_s=args.timeout,
     )
+    if "shard" in report:  # a data-parallel process other than rank 0: rank 0 reports
+        return 1 if report["counters"]["errors"] else 0
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
@@ -142,7 +144,7 @@ def cmd_list(argv: Sequence[str]) -> int:
         elif args.what == "suites":
             print(f"{entry['name']:<16} {entry['version']:<8} {len(entry['tasks']):>3} tasks  {entry['description']}")
         else:
-            print(f"{entry['name']:<16} {entry['adapter']:<8} {entry['status']:<10} {entry['description']}")
+            print(f"{entry['name']:<18} {entry['adapter']:<7} {entry['status']:<24} {entry['description']}")
     return 0
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections import Counter
 from typing import Any
 
@@ -46,6 +47,9 @@ def list_models() -> list[dict[str, Any]]:
     for p in list_profiles().values():
         module = p.model.get("module")
         status = "installed" if not module or importlib.util.find_spec(module) else "missing"
+        if p.adapter == "openai":  # hosted: ready when its key (if any) is in the environment
+            key_env = p.settings.get("api_key_env")
+            status = f"needs ${key_env}" if key_env and not os.environ.get(str(key_env)) else "endpoint"
         out.append({"name": p.name, "adapter": p.adapter, "description": p.description, "status": status,
                     "install": p.model.get("install"), "settings": p.settings})
     return out

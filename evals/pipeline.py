@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evals.adapters import Adapter, load_adapter
+from evals.distributed import ShardedLog, World, finish, open_records, world_from_env
 from evals.errors import UsageError
 from evals.fingerprint import canonical_hash, environment, suite_hash
 from evals.items import Item, load_items
@@ -152,6 +153,11 @@ class Run:
         catalog = load_catalog()
         suite, planned, s_hash = plan_tasks(catalog, cfg)
         profile = resolve_profile(cfg.model)
+        world = world_from_env()
+        device = world.device_for(cfg.device)
+        world.start(device)
+        if world.rank != 0:
+            cfg.progress = False
         if self.adapter is None:
             hosted = {k: v for k, v in (("base_url", cfg.base_url), ("max_concurrency", cfg.max_concurrency),
                                         ("timeout_s", cfg.timeout_s)) if v is not None}
@@ -159,24 +165,33 @@ class Run:
                 names = {"base_url": "--base-url", "max_concurrency": "--max-concurrency", "timeout_s": "--timeout"}
                 flags = ", ".join(names[k] for k in hosted)
                 raise UsageError(f"{flags}: only for hosted models (openai:NAME or an openai runner profile)")
-            self.adapter = load_adapter(profile, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
+            self.adapter = load_adapter(profile, device=device, dtype=cfg.dtype, batch_size=cfg.batch_size,
                                         seed=cfg.seed, max_length=cfg.max_length, **hosted)
         adapter = self.adapter
         settings = adapter.settings()
+        dev = settings.get("device")
+        if world.active and isinstance(dev, str):
+            dev = dev.split(":")[0]  # cuda:0 and cuda:1 of one data-parallel run are one run
         identity = {"suite_hash": s_hash, "model": adapter.fingerprint, "dtype": settings.get("dtype"),
-                    "device": settings.get("device"), "max_length": settings.get("max_length"),
+                    "device": dev, "max_length": settings.get("max_length"),
                     "seed": cfg.seed, "limit": cfg.limit, "tasks": sorted(p.spec.name for p in planned),
                     **({"judge": cfg.judge} if cfg.judge else {})}
         run_key = canonical_hash(identity).split(":")[1][:10]
         run_dir = Path(cfg.output_dir) / f"{_slug(profile.name)}__{_slug(suite.name)}__{run_key}"
         cache_model = canonical_hash({k: identity[k] for k in ("model", "dtype", "device", "max_length")})
-        records = RecordLog(run_dir / "records.jsonl")
+        records = open_records(world, run_dir)
         cache = ResponseCache(cache_dir() / "responses.sqlite", enabled=cfg.use_cache)
         try:
-            self._run_items(planned, adapter, records, cache, cache_model)
+            self._run_items(planned, adapter, records, cache, cache_model, world)
         finally:
             records.close()
             cache.close()
+        if world.active:
+            merged = finish(world, run_dir, self.counters)
+            world.stop()
+            if merged is None:  # ranks other than 0: rank 0 writes the report
+                return {"shard": world.rank, "run": {"dir": str(run_dir)}, "counters": self.counters}
+            records = merged
         report = build_report(
             run={"id": f"{started.strftime('%Y-%m-%dT%H-%M-%S')}_{_slug(profile.name)}_{_slug(suite.name)}",
                  "dir": str(run_dir), "key": run_key, "started": started.isoformat(timespec="seconds"),
@@ -196,8 +211,8 @@ class Run:
         atomic_write_text(run_dir / "report.html", render_html(report, records.records.values()))
         return report
 
-    def _run_items(self, planned: list[PlannedTask], adapter: Adapter, records: RecordLog,
-                   cache: ResponseCache, cache_model: str) -> None:
+    def _run_items(self, planned: list[PlannedTask], adapter: Adapter, records: RecordLog | ShardedLog,
+                   cache: ResponseCache, cache_model: str, world: World | None = None) -> None:
         cfg = self.config
         # Per (task, item): its requests; all unique requests of the run in one list for the adapter.
         pending: list[tuple[PlannedTask, Item, list[Request]]] = []
@@ -210,6 +225,8 @@ class Run:
                     self.counters["items_resumed"] += 1
                     continue
                 pending.append((task, item, builder.requests(item)))
+        if world is not None and world.active:  # every N-th unfinished item is this process's
+            pending = pending[world.rank::world.size]
         unique: dict[str, Request] = {}
         for _, _, reqs in pending:
             for r in reqs:
@@ -256,7 +273,7 @@ class Run:
             if bar is not None:
                 bar.close()
 
-    def _record(self, records: RecordLog, task: PlannedTask, item: Item, reqs: list[Request],
+    def _record(self, records: RecordLog | ShardedLog, task: PlannedTask, item: Item, reqs: list[Request],
                 answered: dict[str, Response]) -> None:
         resps = [answered[r.key] for r in reqs]
         rec: dict[str, Any] = {"task": task.spec.name, "item_id": item.id, "meta": item.meta, "target": item.target,

@@ -20,6 +20,12 @@ def _h(text: str) -> int:
 class _Quiet(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up on this request (a timeout, or a killed run): expected here
+
     def log_message(self, *args: Any) -> None:
         pass
 
@@ -42,6 +48,7 @@ class FakeModel(ThreadingHTTPServer):
     /completions at all; `key` demands a bearer token and (carelessly) echoes a wrong one back."""
 
     daemon_threads = True
+    request_queue_size = 512  # hundreds of clients connect at once in the benchmark
 
     def __init__(self, delay_s: float = 0.0, logprobs: bool = True, completions: bool = True,
                  key: str | None = None, fail_marker: str | None = None) -> None:

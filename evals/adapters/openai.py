@@ -92,38 +92,57 @@ class OpenAIAdapter(Adapter):
 
     # ---- capability negotiation ----------------------------------------------------------
     def _negotiate(self, completions: bool | None, logprobs: bool | None) -> tuple[bool, bool]:
-        """One probe: does /completions answer, and does it echo the prompt with log-probs?"""
+        """Probes: does /completions answer, does it echo the prompt with log-probs, and do those
+        agree with the log-prob the same endpoint gives when it generates that token? (The last
+        catches servers whose echoed log-probs are shifted by one token.)"""
+        self.ll_note = ""
         if completions is False:
             return False, False
         if completions is True and logprobs is not None:
             return True, logprobs
-        probe = {"model": self.model_name, "prompt": "The capital of France is", "max_tokens": 1,
-                 "temperature": 0, "echo": True, "logprobs": 1}
+        from dataclasses import replace
+
+        prompt = "1, 2, 3, 4, 5, 6, 7,"
+        base = {"model": self.model_name, "max_tokens": 1, "temperature": 0, "logprobs": 1}
 
         async def ask() -> tuple[bool, bool]:
-            from dataclasses import replace
-
             client = EndpointClient(replace(self.config, max_retries=min(3, self.config.max_retries)))
             try:
-                res = await client.post("completions", probe)
+                gen = await client.post("completions", dict(base, prompt=prompt))
+                if logprobs is False:
+                    return True, False
+                g = (gen.body.get("choices") or [{}])[0]
+                g_text = str(g.get("text") or "")
+                g_lps = (g.get("logprobs") or {}).get("token_logprobs") or []
+                echo = await client.post("completions", dict(base, prompt=prompt + g_text, echo=True))
             except EndpointError as exc:
                 if exc.status is None or exc.status >= 500:
                     raise RuntimeFailure(f"cannot reach {self.base_url}: {exc}") from None
-                return bool(completions), False  # 4xx: no completions, or no echo/logprobs there
+                self.ll_note = f"no prompt log-probs ({exc})"
+                return bool(completions) or exc.status != 404, False
             finally:
                 await client.close()
-            choice = (res.body.get("choices") or [{}])[0]
+            choice = (echo.body.get("choices") or [{}])[0]
             lp = choice.get("logprobs") or {}
-            ok = (str(choice.get("text", "")).startswith(probe["prompt"]) and bool(lp.get("text_offset"))
-                  and any(v is not None for v in lp.get("token_logprobs") or []))
-            return True, ok if logprobs is None else logprobs
+            offsets, values = lp.get("text_offset") or [], lp.get("token_logprobs") or []
+            if not (str(choice.get("text", "")).startswith(prompt) and offsets and any(v is not None for v in values)):
+                self.ll_note = "the endpoint does not echo the prompt with log-probs"
+                return True, False
+            if g_text and g_lps and g_lps[0] is not None and len(prompt) in offsets:
+                echoed = values[offsets.index(len(prompt))]
+                if echoed is None or abs(float(echoed) - float(g_lps[0])) > 0.1:
+                    self.ll_note = (f"the endpoint's echoed prompt log-probs disagree with its generation log-probs for the "
+                                    f"same token ({echoed} vs {float(g_lps[0]):.3f}): the echo is misaligned, so it is not used")
+                    return True, False
+            return True, True
 
         return asyncio.run(ask())
 
     # ---- public --------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
         return {"device": "remote", "dtype": "as served", "base_url": self.base_url, "served_model": self.model_name,
-                "loglikelihood": self.ll_mode, "completions": self.has_completions, "chat": self.supports_chat,
+                "loglikelihood": self.ll_mode, **({"loglikelihood_note": self.ll_note} if self.ll_note else {}),
+                "completions": self.has_completions, "chat": self.supports_chat,
                 "chat_template": f"tokenizer {self.template_ref}" if self.template_ref else "plain join",
                 "max_concurrency": self.config.max_concurrency, "timeout_s": self.config.timeout_s,
                 "max_retries": self.config.max_retries, "stream": self.stream,

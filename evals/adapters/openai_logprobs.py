@@ -9,9 +9,10 @@ NO_PICK = -1e9  # log-prob given to choices the generated answer did not pick
 
 
 def continuation_logprob(logprobs: dict[str, Any], ctx_chars: int, prompt_chars: int) -> tuple[float, bool, int]:
-    """(sum of log-probs, all greedy, token count) of the echoed tokens that cover characters
-    [ctx_chars, prompt_chars) of the prompt. A token straddling the boundary counts as continuation.
-    """
+    """(sum of log-probs, all greedy, token count) of the echoed tokens of characters
+    [ctx_chars, prompt_chars) of the prompt. `text_offset` is where each token's text starts; the
+    byte tokens of one multi-byte character share a start. A token straddling the boundary counts
+    as continuation."""
     starts = list(logprobs.get("text_offset") or [])
     lps = list(logprobs.get("token_logprobs") or [])
     tops = list(logprobs.get("top_logprobs") or [None] * len(lps))
@@ -21,9 +22,9 @@ def continuation_logprob(logprobs: dict[str, Any], ctx_chars: int, prompt_chars:
     for i, (start, lp) in enumerate(zip(starts, lps)):
         if start >= prompt_chars:
             break  # a generated token, not part of the prompt
-        end = starts[i + 1] if i + 1 < len(starts) else prompt_chars
-        if end <= ctx_chars:
-            continue  # wholly inside the context
+        nxt = starts[i + 1] if i + 1 < len(starts) else prompt_chars
+        if start < ctx_chars and nxt <= ctx_chars:
+            continue  # inside the context (a token straddling the boundary counts as continuation)
         if lp is None:
             raise ValueError("the endpoint gave no log-prob for a continuation token")
         total += float(lp)

@@ -66,7 +66,9 @@ def task_scores(report: dict[str, Any]) -> str:
         for n in names:
             t = tasks[n]
             direction = "" if t.get("higher_is_better", True) else " (lower is better)"
-            rows.append([f'<a href="#items-{esc(n)}">{esc(n)}</a>', esc(t["metric"]) + direction, _n(t["value"]),
+            note = f' <small title="{esc(t["method_note"])}">(not comparable: answers read from generation)</small>' \
+                if t.get("method_note") else ""
+            rows.append([f'<a href="#items-{esc(n)}">{esc(n)}</a>{note}', esc(t["metric"]) + direction, _n(t["value"]),
                          _ci(t["ci"]), esc(t["n"]), esc(t.get("method", "")), esc(t.get("errors", 0)),
                          esc(_judge_line(t))])
         out.append(table(["task", "metric", "value", "95% CI", "n", "CI method", "errors", "judge (held-out P/R)"], rows,
