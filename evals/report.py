@@ -124,6 +124,11 @@ def check_thresholds(thresholds: dict[str, Any], overall: dict, areas: dict, tas
     return out
 
 
+def nearest_rank(sorted_values: list[float], q: float) -> float:
+    """The q-quantile of already sorted values by nearest rank (latency p50/p95 in reports)."""
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
 def usage_summary(recs: list[dict[str, Any]]) -> dict[str, Any]:
     """Tokens, latency and cost over every record of the run, resumed ones included."""
     lat = sorted(float(r.get("latency_s") or 0.0) for r in recs)
@@ -131,7 +136,7 @@ def usage_summary(recs: list[dict[str, Any]]) -> dict[str, Any]:
                            "tokens_out": sum(int(r.get("tokens_out") or 0) for r in recs)}
     if lat:
         out["latency_mean_s"] = round(sum(lat) / len(lat), 4)
-        out["latency_p95_s"] = round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 4)
+        out["latency_p95_s"] = round(nearest_rank(lat, 0.95), 4)
     ttft = [float(r["ttft_s"]) for r in recs if "ttft_s" in r]
     if ttft:
         out["ttft_mean_s"] = round(sum(ttft) / len(ttft), 4)

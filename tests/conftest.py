@@ -97,3 +97,25 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     full_env.update(env or {})
     return subprocess.run([python or sys.executable, "-m", "evals", *args], cwd=cwd or REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_then_kill(argv: list[str], out: Path, at_least: int, timeout: float = 300) -> Path:
+    """Start `evaluate` in a subprocess, SIGKILL it once its records.jsonl has `at_least` lines;
+    returns that records file."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(argv, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            found = list(out.glob("*/records.jsonl"))
+            if found and len(found[0].read_text().splitlines()) >= at_least:
+                return found[0]
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.02)
+        raise AssertionError(f"the run never wrote {at_least} records")
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()

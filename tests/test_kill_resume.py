@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from conftest import REPO, write_jsonl
+from conftest import REPO, run_then_kill, write_jsonl
 
 
 def test_kill_9_then_resume(data_root, tiny_model, tmp_path):
@@ -22,19 +20,7 @@ def test_kill_9_then_resume(data_root, tiny_model, tmp_path):
     out = tmp_path / "results"
     argv = [sys.executable, "-m", "evals", "--model", f"hf:{tiny_model}", "--suite", "toy", "--tasks", "toy_gen",
             "--batch-size", "1", "--output-dir", str(out), "--quiet"]
-    proc = subprocess.Popen(argv, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    records = None
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        found = list(out.glob("*/records.jsonl"))
-        if found and len(found[0].read_text().splitlines()) >= 5:
-            records = found[0]
-            break
-        assert proc.poll() is None, proc.stderr.read().decode()
-        time.sleep(0.05)
-    assert records is not None, "the run never wrote 5 records"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    records = run_then_kill(argv, out, 5)
     done_before = {json.loads(l)["item_id"] for l in records.read_text().splitlines() if l.endswith("}")}
     assert 5 <= len(done_before) < 40, "kill the run in the middle, not after it finished"
 

@@ -7,7 +7,6 @@ import asyncio
 import email.utils
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, run_then_kill
 from fake_openai import FakeModel, FaultProxy, fake_echo
 
 from evals.adapters.http_client import RateLimiter, retry_after_seconds
@@ -210,19 +209,7 @@ def test_kill_halfway_then_resume_repeats_no_completed_request(data_root, tmp_pa
     argv = [sys.executable, "-m", "evals", "--model", "slow", "--suite", "toy", "--tasks", "toy_gen",
             "--output-dir", str(out), "--quiet"]
     try:
-        proc = subprocess.Popen(argv, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        records = None
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            found = list(out.glob("*/records.jsonl"))
-            if found and len(found[0].read_text().splitlines()) >= 20:
-                records = found[0]
-                break
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.02)
-        assert records is not None
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        records = run_then_kill(argv, out, 20, timeout=120)
         done = [json.loads(line) for line in records.read_text().splitlines() if line.endswith("}")]
         assert 20 <= len(done) < 60
         sent_before = len(server.bodies)

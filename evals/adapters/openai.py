@@ -152,8 +152,10 @@ class OpenAIAdapter(Adapter):
         lat = sorted(self.latencies)
         out: dict[str, Any] = dict(self.stats, tokens_in=self.tokens_in, tokens_out=self.tokens_out)
         if lat:
-            out.update(latency_mean_s=round(statistics.fmean(lat), 4), latency_p50_s=round(lat[len(lat) // 2], 4),
-                       latency_p95_s=round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 4))
+            from evals.report import nearest_rank
+
+            out.update(latency_mean_s=round(statistics.fmean(lat), 4), latency_p50_s=round(nearest_rank(lat, 0.5), 4),
+                       latency_p95_s=round(nearest_rank(lat, 0.95), 4))
         if self.ttfts:
             out["ttft_mean_s"] = round(statistics.fmean(self.ttfts), 4)
         if self.price:
