@@ -92,3 +92,42 @@ def test_stop_strings_cut_the_text(tiny_adapter):
     cut = _run(tiny_adapter, [Request(kind="generate", prompt="x",
                                       params=(("max_new_tokens", 24), ("stop", (stop,)), ("temperature", 0.0)))])[0]
     assert stop not in cut.text and free.text.startswith(cut.text) and cut.finish_reason == "stop"
+
+
+def test_greedy_decoding_drops_finished_rows_and_matches_generate(tiny_adapter):
+    """Rows leave the batch as they finish; what every row writes is still exactly `generate`'s."""
+    import torch
+
+    from evals.adapters.greedy import greedy_decode
+
+    model, tok = tiny_adapter.model, tiny_adapter.tokenizer
+    texts = ["Hello there", "写一首关于秋天的诗", "1 2 3", "A somewhat longer prompt for the model to continue", "x"]
+    prompts = [tok(t).input_ids for t in texts]
+    pad, eos = int(tok.pad_token_id), tiny_adapter._eos_ids()
+    T = max(map(len, prompts))
+    ids = torch.tensor([[pad] * (T - len(p)) + p for p in prompts])
+    attn = torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts])
+    with torch.inference_mode():
+        ref = model.generate(input_ids=ids, attention_mask=attn, max_new_tokens=12, do_sample=False,
+                             pad_token_id=pad, eos_token_id=eos, temperature=None, top_p=None, top_k=None)[:, T:].tolist()
+
+    def done(tokens):  # rows finish at different steps, as answers of different lengths do
+        return len(tokens) >= 2 and tokens[-1] % 3 == 0
+
+    sizes = []
+    hook = model.register_forward_pre_hook(lambda m, a, kw: sizes.append(kw["input_ids"].shape[0]), with_kwargs=True)
+    try:
+        ours = greedy_decode(model, prompts, 12, eos, pad, done)
+    finally:
+        hook.remove()
+    for row, (got, why) in zip(ref, ours):
+        expected = []
+        for t in row:
+            if t in eos:
+                break
+            expected.append(t)
+            if done(expected):
+                break
+        assert got == expected
+        assert why == ("stop" if len(expected) < 12 or done(expected) else "length")
+    assert sizes[0] == len(prompts) and min(sizes) < len(prompts)  # finished rows really left the batch

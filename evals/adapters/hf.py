@@ -14,12 +14,13 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from transformers import StoppingCriteria
 
 from evals.adapters.base import Adapter
 from evals.adapters.batching import length_sorted_batches
+from evals.adapters.greedy import greedy_decode
 from evals.errors import RuntimeFailure, UsageError
 from evals.fingerprint import weights_fingerprint
 from evals.paths import model_cache_dir
@@ -335,30 +336,19 @@ class HFAdapter(Adapter):
 
     def _generate_batch(self, prompts: list[list[int]], max_new: int, stops: list[str], temp: float,
                         top_p: float | None) -> tuple[list[str], list[int], list[str]]:
-        torch = self.torch
         tok = self.tokenizer
         room = self.max_length - max_new
         prompts = [p[-room:] if room > 0 and len(p) > room else p for p in prompts]
-        T = max(len(p) for p in prompts)
         pad = int(tok.pad_token_id)
-        ids = torch.tensor([[pad] * (T - len(p)) + p for p in prompts], device=self.model.device)
-        attn = torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts], device=self.model.device)
         eos = self._eos_ids()
-        kwargs: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": pad, "eos_token_id": eos,
-                                  "do_sample": temp > 0}
-        if temp > 0:
-            kwargs["temperature"] = temp
-            if top_p is not None:
-                kwargs["top_p"] = top_p
-            torch.manual_seed(self.seed)
+        if temp <= 0:
+            stopper = _stop_tail(tok, stops) if stops else None
+            rows = [toks + [eos[0]] if why == "stop" and eos else toks
+                    for toks, why in greedy_decode(self.model, prompts, max_new, eos, pad, stopper)]
         else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        if stops:
-            kwargs["stopping_criteria"] = [_StopStrings(tok, stops, T)]
-        with torch.inference_mode():
-            out = self.model.generate(input_ids=ids, attention_mask=attn, **kwargs)
+            rows = self._sample_batch(prompts, max_new, stops, temp, top_p, pad, eos)
         texts, counts, reasons = [], [], []
-        for row in out[:, T:].tolist():
+        for row in rows:
             n = len(row)
             reason = "length"
             for k, t in enumerate(row):
@@ -375,6 +365,24 @@ class HFAdapter(Adapter):
             counts.append(n)
             reasons.append(reason)
         return texts, counts, reasons
+
+    def _sample_batch(self, prompts: list[list[int]], max_new: int, stops: list[str], temp: float,
+                      top_p: float | None, pad: int, eos: list[int]) -> list[list[int]]:
+        """Sampling goes through `generate` (its sampling code is the reference users expect)."""
+        torch = self.torch
+        T = max(len(p) for p in prompts)
+        ids = torch.tensor([[pad] * (T - len(p)) + p for p in prompts], device=self.model.device)
+        attn = torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts], device=self.model.device)
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": pad, "eos_token_id": eos,
+                                  "do_sample": True, "temperature": temp}
+        if top_p is not None:
+            kwargs["top_p"] = top_p
+        torch.manual_seed(self.seed)
+        if stops:
+            kwargs["stopping_criteria"] = [_StopStrings(self.tokenizer, stops, T)]
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=ids, attention_mask=attn, **kwargs)
+        return out[:, T:].tolist()
 
     def _eos_ids(self) -> list[int]:
         ids = set()
@@ -400,3 +408,14 @@ class _StopStrings(StoppingCriteria):
 
         tails = self.tok.batch_decode(input_ids[:, self.start:][:, -self.window:], skip_special_tokens=True)
         return torch.tensor([any(s in t for s in self.stops) for t in tails], device=input_ids.device)
+
+
+def _stop_tail(tokenizer: Any, stops: list[str]) -> Callable[[list[int]], bool]:
+    """A row is done once the decoded tail of its output contains a stop string."""
+    window = max(len(s) for s in stops) + 8
+
+    def stopped(tokens: list[int]) -> bool:
+        tail = tokenizer.decode(tokens[-window:], skip_special_tokens=True)
+        return any(s and s in tail for s in stops)
+
+    return stopped
