@@ -73,12 +73,14 @@ def near_duplicates(
 
 
 def item_text(item: dict) -> str:
-    """The text an item shows the model: its input (or messages) and its choices; for a labelled
-    response set, the prompt and the response."""
+    """The text an item shows the model: its input (or messages) and its choices; for a passage
+    file, the passage; for a labelled response set, the prompt and the response."""
     if "input" in item:
         text = str(item["input"])
     elif "messages" in item:
         text = "\n".join(str(m.get("content", "")) for m in item.get("messages", []))
+    elif "text" in item:  # a passage file (the adaptation suite's drift text)
+        text = str(item["text"])
     else:
         text = f"{item.get('prompt', '')}\n{item.get('response', '')}"
     if item.get("choices"):
