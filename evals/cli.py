@@ -10,10 +10,10 @@ import os
 import sys
 from typing import Any, Sequence
 
-SUBCOMMANDS = ("list", "classify", "report", "compare", "gate", "publish", "serve")
+SUBCOMMANDS = ("list", "classify", "report", "compare", "gate", "publish", "serve", "adapt")
 # Subcommands living in their own module, each with `main(argv) -> int`; imported only when used.
 MODULE_COMMANDS = {"report": "evals.render.command", "compare": "evals.compare", "gate": "evals.gate",
-                   "publish": "evals.publish", "serve": "evals.serve"}
+                   "publish": "evals.publish", "serve": "evals.serve", "adapt": "evals.adaptation.adapt"}
 EPILOG = """exit codes: 0 ok, 1 runtime failure (model or backend broke, items errored),
 2 usage or input error (bad flag, unknown name, malformed file), 3 a gate failed.
 
@@ -26,7 +26,8 @@ examples:
   evaluate report results/RUN --format html
   evaluate compare results/RUN_A results/RUN_B
   evaluate gate results/RUN --min safety=0.9 --baseline results/LAST_RELEASE --max-drop 0.02 --junit gate.xml
-  evaluate publish results/* --out reports/site"""
+  evaluate publish results/* --out reports/site
+  evaluate adapt --reference smollm2-135m --candidate smollm2-135m,quantize=int8   (evaluate adapt --help)"""
 
 
 def _run_parser() -> argparse.ArgumentParser:

@@ -90,7 +90,7 @@ def _check_unique(items: list[Item], where: str) -> None:
 
 
 def load_items(source: dict[str, Any], where: str, data_dir: Path | None = None) -> list[Item]:
-    """Load a task's items from `{path: seeds-relative.jsonl}` or `{dataset: ..., fields: ...}`."""
+    """Load a task's items from `{path: seeds-relative.jsonl}`, `{dataset: ..., fields: ...}` or `{generator: ...}`."""
     if "path" in source or "paths" in source:
         paths = source.get("paths") or [source["path"]]
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
@@ -110,7 +110,13 @@ def load_items(source: dict[str, Any], where: str, data_dir: Path | None = None)
         items = load_dataset_items(source, where, data_dir)
         _check_unique(items, where)
         return items
-    raise InputError(where, "field 'items' needs 'path' or 'paths' (JSONL under seeds/) or 'dataset'")
+    if "generator" in source:  # items built from committed seeds when the task loads (long-context prompts)
+        from evals.adaptation.long_context import generate_items
+
+        items = generate_items(source, where)
+        _check_unique(items, where)
+        return items
+    raise InputError(where, "field 'items' needs 'path' or 'paths' (JSONL under seeds/), 'dataset' or 'generator'")
 
 
 def _line_numbers(path: Path, rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:

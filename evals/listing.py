@@ -34,7 +34,14 @@ def list_tasks(suite: str | None = None) -> list[dict[str, Any]]:
 
                 items = expand_attacks(spec.items, items, str(spec.path), 1234)
                 entry["items"] = len(items)
-            for key in ("risk", "category", "topic", "lang", "attribute", "attack"):
+            if spec.perturb or spec.circular:
+                from evals.adaptation.task_items import apply_task_transforms
+
+                items = apply_task_transforms(spec, items, f"{spec.path}: field 'items'")
+                entry["items"] = len(items)
+                if spec.circular:
+                    entry["original_items"] = len({it.meta.get("rotation_of") for it in items})
+            for key in ("risk", "category", "topic", "lang", "attribute", "attack", "kind", "length"):
                 counts = Counter(str(it.meta[key]) for it in items if key in it.meta)
                 if counts:
                     entry[f"by_{key}"] = dict(sorted(counts.items()))

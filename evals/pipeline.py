@@ -79,6 +79,10 @@ def plan_tasks(catalog: Catalog, config: RunConfig) -> tuple[Any, list[PlannedTa
             from evals.safety.attack_items import expand_attacks
 
             items = expand_attacks(spec.items, items, f"{spec.path}: field 'items'", config.seed)
+        if spec.perturb or spec.circular:  # adaptation suite: noisy inputs, rotated options
+            from evals.adaptation.task_items import apply_task_transforms
+
+            items = apply_task_transforms(spec, items, f"{spec.path}: field 'items'")
         if not items:
             raise UsageError(f"{spec.path}: task {spec.name!r} has no items")
         pool = None
@@ -169,6 +173,9 @@ class Run:
                                         seed=cfg.seed, max_length=cfg.max_length, **hosted)
         adapter = self.adapter
         settings = adapter.settings()
+        from evals.adaptation.long_context import fit_context
+
+        fit_context(planned, adapter)  # long-context items that would not fit the model's window are skipped
         dev = settings.get("device")
         if world.active and isinstance(dev, str):
             dev = dev.split(":")[0]  # cuda:0 and cuda:1 of one data-parallel run are one run

@@ -53,6 +53,8 @@ def task_scores(task: Any, recs: list[dict[str, Any]], seed: int) -> dict[str, A
                            "items_total": task.items_total, "items_run": len(task.items),
                            "fewshot": len(task.fewshot), "errors": len(recs) - len(ok), "kind": task.spec.kind,
                            "version": task.spec.version}
+    if getattr(task, "skipped", None):  # long-context items beyond the model's window (adaptation.long_context)
+        out["skipped"] = task.skipped
     fallback = sorted({str(r["fallback"]) for r in recs if r.get("fallback")})
     if fallback:  # multiple choice answered by generation: not comparable with log-prob runs
         out["method_note"] = (f"{', '.join(fallback)}: the endpoint gives no prompt log-probs, so choices were "
@@ -161,6 +163,10 @@ def build_report(*, run: dict, model: dict, suite: Any, suite_hash: str, planned
                                         "max_new_tokens": int(gen.get("max_new_tokens", 256)),
                                         "stop": list(gen.get("stop", [])), **({"top_p": gen["top_p"]} if "top_p" in gen else {})}
     overall, areas = aggregate(tasks)
+    from evals.adaptation.report_blocks import parity_block, robustness_block
+
+    extra = {"robustness": robustness_block(planned, records, tasks, seed),
+             "parity": parity_block(planned, records, tasks, seed)}
     all_recs = [r for t in planned for r in records.for_task(t.spec.name)]
     secs = run.get("seconds") or 0
     eff = dict(efficiency)
@@ -192,6 +198,7 @@ def build_report(*, run: dict, model: dict, suite: Any, suite_hash: str, planned
         "scores": {"overall": overall, "areas": areas, "tasks": tasks},
         "thresholds": check_thresholds(suite.thresholds, overall, areas, tasks),
         "conformance": report_conformance,
+        **{k: v for k, v in extra.items() if v},  # drop rates vs clean tasks; zh/en parity of paired items
         "efficiency": eff,
         "counters": counters,
     }

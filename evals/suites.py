@@ -12,7 +12,11 @@ from evals.registry import did_you_mean
 from evals.tasks import TaskSpec, parse_task
 from evals.yamlfile import YamlDoc
 
-SUITE_KEYS = {"suite", "version", "description", "area", "tasks", "include", "thresholds", "standard"}
+SUITE_KEYS = {"suite", "version", "description", "area", "tasks", "include", "thresholds", "standard", "equivalence",
+              "equivalence_tasks"}
+# `equivalence:` (read by `evaluate adapt`): name → (lowest, highest, integer?) of each allowed key.
+EQUIVALENCE_KEYS = {"margin": (0.0, 1.0, False), "alpha": (0.0, 0.5, False), "min_items": (1, None, True),
+                    "refusal_margin": (0.0, 1.0, False), "top1_min": (0.0, 1.0, False)}
 
 
 @dataclass
@@ -32,6 +36,22 @@ class SuiteSpec:
     include: list[str] = field(default_factory=list)
     thresholds: dict[str, Any] = field(default_factory=dict)
     standard: str | None = None
+    equivalence: dict[str, Any] = field(default_factory=dict)
+    equivalence_tasks: list[str] = field(default_factory=list)  # SUITE/TASK entries `evaluate adapt` also runs
+
+
+def _parse_equivalence(doc: YamlDoc) -> dict[str, Any]:
+    raw = doc.optional("equivalence", dict, {})
+    for key, value in raw.items():
+        if key not in EQUIVALENCE_KEYS:
+            raise doc.error("equivalence", f"unknown key {key!r}{did_you_mean(str(key), sorted(EQUIVALENCE_KEYS))}; "
+                                           f"allowed: {', '.join(sorted(EQUIVALENCE_KEYS))}")
+        lo, hi, integer = EQUIVALENCE_KEYS[key]
+        ok = not isinstance(value, bool) and (isinstance(value, int) if integer else isinstance(value, (int, float)))
+        if not ok or value < lo or (hi is not None and value > hi) or (not integer and value == lo):
+            span = f">= {lo}" if hi is None else f"in ({lo}, {hi}]"
+            raise doc.error("equivalence", f"{key} must be {'an integer' if integer else 'a number'} {span}, got {value!r}")
+    return dict(raw)
 
 
 def parse_suite(doc: YamlDoc) -> SuiteSpec:
@@ -49,13 +69,17 @@ def parse_suite(doc: YamlDoc) -> SuiteSpec:
         else:
             raise doc.error("tasks", f"entry {i + 1}: must be a task name or {{task: NAME, weight: W}}")
     include = [str(s) for s in doc.optional("include", list, [])]
+    cross = doc.optional("equivalence_tasks", list, [])
+    if not all(isinstance(t, str) and t.count("/") == 1 for t in cross):
+        raise doc.error("equivalence_tasks", "each entry is SUITE/TASK, e.g. performance/knowledge_mc_en")
     if not entries and not include:
         raise doc.error("tasks", "a suite needs 'tasks' or 'include'")
     return SuiteSpec(
         name=name, version=str(doc.require("version", (str, int, float))), path=doc.path,
         description=doc.optional("description", str, ""), area=doc.optional("area", str, None),
         entries=entries, include=include, thresholds=doc.optional("thresholds", dict, {}),
-        standard=doc.optional("standard", str, None),
+        standard=doc.optional("standard", str, None), equivalence=_parse_equivalence(doc),
+        equivalence_tasks=[str(t) for t in cross],
     )
 
 
@@ -130,6 +154,10 @@ def _load_catalog(root: str) -> Catalog:
             standards[str(doc.data["standard"])] = dict(doc.data) | {"path": str(path)}
         else:
             raise InputError(str(path), "neither a suite (needs 'suite:'), a task ('task:') nor a standard ('standard:')")
+    for task in tasks.values():
+        if task.baseline is not None and task.baseline not in tasks:
+            raise InputError(f"{task.path}: field 'baseline'",
+                             f"unknown task {task.baseline!r}{did_you_mean(task.baseline, sorted(tasks))}")
     for spec in suites.values():
         if spec.standard and spec.standard not in standards:
             raise InputError(f"{spec.path}: field 'standard'",

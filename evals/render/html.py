@@ -168,6 +168,26 @@ def conformance(report: dict[str, Any]) -> str:
             + table(["bank clause", "items (zh)", "minimum", "verdict", "why"], banks, numeric={1, 2}))
 
 
+def robustness(report: dict[str, Any]) -> str:
+    """Adaptation: drop rates of perturbed tasks against their clean baselines, and zh/en parity."""
+    out = []
+    if report.get("robustness"):
+        rows = [[esc(b["task"]), esc(b["baseline"]),
+                 esc(f"{b['perturbation']['kind']} {b['perturbation'].get('rate', '')}" if b.get("perturbation") else "—"),
+                 esc(b["metric"]), _n((b.get("clean") or {}).get("value")), _n((b.get("perturbed") or {}).get("value")),
+                 _n(b.get("drop_rate")), _ci(b.get("ci")), esc(b.get("n", 0))] for b in report["robustness"]]
+        out.append("<h3>Drop rate against the clean task</h3>"
+                   + table(["task", "baseline", "perturbation", "metric", "clean", "perturbed", "drop rate", "95% CI", "n"],
+                           rows, numeric={4, 5, 6, 8}))
+    if report.get("parity"):
+        rows = [[esc(b["zh_task"]), esc(b["en_task"]), esc(b["metric"]), f"{_n(b['zh']['value'])} (n={esc(b['zh']['n'])})",
+                 f"{_n(b['en']['value'])} (n={esc(b['en']['n'])})", f"{b['difference']:+.3f}", _ci(b["ci"]), esc(b["method"])]
+                for b in report["parity"]]
+        out.append("<h3>zh/en parity (items with a counterpart in the other language)</h3>"
+                   + table(["zh task", "en task", "metric", "zh", "en", "zh − en", "95% CI", "method"], rows, numeric={5}))
+    return ('<h2 id="robustness">Robustness and parity</h2>' + "".join(out)) if out else ""
+
+
 def efficiency(report: dict[str, Any]) -> str:
     e, c, env = report.get("efficiency", {}), report.get("counters", {}), report.get("environment", {})
     rows = [[esc(k), esc(v)] for k, v in e.items() if v is not None and k != "usage"]
@@ -236,5 +256,5 @@ def render_html(report: dict[str, Any], records: Iterable[dict[str, Any]]) -> st
     nav = "".join(f'<a href="#{a}">{a}</a>' for a in ("overview", "tasks", "safety", "bias", "breakdowns", "conformance",
                                                         "efficiency", "items"))
     body = "".join([head, overview(report), task_scores(report), heat_maps(report), bias_charts(report),
-                    breakdown_tables(report), conformance(report), efficiency(report), items_section(report, records)])
+                    breakdown_tables(report), robustness(report), conformance(report), efficiency(report), items_section(report, records)])
     return page(f"{m['name']} — {s['name']} {s['version']}", body, nav)

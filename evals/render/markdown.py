@@ -67,6 +67,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     lines += ["| " + " | ".join(r) + " |" for r in summary_rows(report)]
     notes = [(n, t["method_note"]) for n, t in report["scores"]["tasks"].items() if t.get("method_note")]
+    notes += [(n, f"{t['skipped']['items']} items skipped as longer than the model's window (max_length "
+                  f"{t['skipped']['max_length']}, {t['skipped']['counted_with']}): "
+                  + ", ".join(f"{k}: {v}" for k, v in t["skipped"]["by_length"].items()))
+              for n, t in report["scores"]["tasks"].items() if t.get("skipped")]
     if notes:
         lines += [""] + [f"- **{n}** — {note}" for n, note in notes]
     for name, t in report["scores"]["tasks"].items():
@@ -87,6 +91,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 agg = e.get("metrics", {})
                 lines.append(f"| {v} | {_fmt(e['value'])} | {_ci(e['ci'])} | {e['n']} |" + "".join(
                     f" {_fmt(agg.get(m, {}).get('value'))} | {_ci(agg.get(m, {}).get('ci'))} |" for m in extra))
+    lines += render_robustness(report.get("robustness") or []) + render_parity(report.get("parity") or [])
     if report.get("thresholds"):
         lines += ["", "## Thresholds", "", "| name | min | value | verdict |", "|---|---|---|---|"]
         lines += [f"| {t['name']} | {t['min']} | {_fmt(t['value'])} | {t['verdict']} |" for t in report["thresholds"]]
@@ -119,4 +124,34 @@ def render_conformance(conf: dict[str, Any]) -> list[str]:
             other = next(k for k in p if k not in ("bank", "metric", "zh", "difference", "ci", "significant"))
             lines.append(f"| {p['bank']} | {_fmt(p['zh']['value'])} (n={p['zh']['n']}) | {_fmt(p[other]['value'])} "
                          f"(n={p[other]['n']}) | {p['difference']:+.3f} | {_ci(p['ci'])} |")
+    return lines
+
+
+def render_robustness(blocks: list[dict[str, Any]]) -> list[str]:
+    """Drop rate of each perturbed task against its clean baseline: (clean − perturbed) / clean."""
+    if not blocks:
+        return []
+    lines = ["", "## Robustness: drop rate against the clean task", "",
+             "| task | baseline | perturbation | metric | clean | perturbed | drop rate | 95% CI | n |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for b in blocks:
+        p = b.get("perturbation") or {}
+        pert = f"{p['kind']} {p.get('rate', '')}".strip() if p else "—"
+        clean = _fmt((b.get("clean") or {}).get("value"))
+        lines.append(f"| {b['task']} | {b['baseline']} | {pert} | {b['metric']} | {clean} | "
+                     f"{_fmt((b.get('perturbed') or {}).get('value'))} | {_fmt(b.get('drop_rate'))} | {_ci(b.get('ci'))} | "
+                     f"{b.get('n', 0)} |")
+    lines += [f"- **{b['task']}** — {b['note']}" for b in blocks if b.get("note")]
+    return lines
+
+
+def render_parity(blocks: list[dict[str, Any]]) -> list[str]:
+    """zh/en parity on items that carry meta.pair."""
+    if not blocks:
+        return []
+    lines = ["", "## zh/en parity (items with a counterpart in the other language)", "",
+             "| zh task | en task | metric | zh | en | zh − en | 95% CI | method |", "|---|---|---|---|---|---|---|---|"]
+    for b in blocks:
+        lines.append(f"| {b['zh_task']} | {b['en_task']} | {b['metric']} | {_fmt(b['zh']['value'])} (n={b['zh']['n']}) | "
+                     f"{_fmt(b['en']['value'])} (n={b['en']['n']}) | {b['difference']:+.3f} | {_ci(b['ci'])} | {b['method']} |")
     return lines

@@ -7,6 +7,7 @@ from __future__ import annotations
 from evals.scoring.base import SCORERS, Score, Scorer, make_scorer
 
 # Importing the modules registers the built-in scorers.
+from evals.scoring import adaptation as _adaptation  # noqa: F401,E402
 from evals.scoring import bbq as _bbq  # noqa: F401,E402
 from evals.scoring import choice as _choice  # noqa: F401,E402
 from evals.scoring import code as _code  # noqa: F401,E402
