@@ -129,6 +129,7 @@ def run_evals(folder: str, root: Path, out: Path, batch: int, dtype: str) -> dic
         report = evaluate(f"hf:{folder}", "bench", adapter=adapter, tasks=[task], output_dir=str(out),
                           use_cache=False, progress=False)
         secs = time.perf_counter() - t0
+        print(json.dumps({"side": "evals", "task": task, "seconds": round(secs, 2)}), file=sys.stderr, flush=True)
         recs = {json.loads(line)["item_id"]: json.loads(line)
                 for line in (Path(report["run"]["dir"]) / "records.jsonl").read_text(encoding="utf-8").splitlines()}
         result[task] = (secs, recs)
@@ -147,6 +148,7 @@ def run_lm_eval(folder: str, tasks_dir: Path, batch: int, dtype: str, mc: list[d
         t0 = time.perf_counter()
         res = lm_eval.simple_evaluate(model=lm, tasks=[task], task_manager=tm, log_samples=True, bootstrap_iters=0)
         secs = time.perf_counter() - t0
+        print(json.dumps({"side": "lm_eval", "task": task, "seconds": round(secs, 2)}), file=sys.stderr, flush=True)
         preds = {}
         for s in res["samples"][task]:
             doc_id = docs[s["doc_id"]]["id"]
