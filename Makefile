@@ -38,7 +38,7 @@ demo: $(BIN)/.installed
 	$(BIN)/evaluate --model smollm2-135m --suite performance --limit $(DEMO_LIMIT)
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 wheel: $(BIN)/.installed
 	$(BIN)/python -m pip wheel -q --no-deps -w dist .
